@@ -1,0 +1,3 @@
+"""keyscan: find API keys of social-media automation services."""
+
+__version__ = "0.1.0"

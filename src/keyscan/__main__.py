@@ -1,0 +1,3 @@
+from keyscan.cli import main
+
+main()

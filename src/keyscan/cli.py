@@ -1,0 +1,120 @@
+"""The command line: parse options, hand them to a command module, map errors to exit codes.
+
+Each command's work lives in `keyscan.commands.<name>` and is imported only when
+that command runs, so a hook pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from keyscan import __version__
+from keyscan.errors import ExitCode, KeyscanError
+from keyscan.pipeline import FORMATS, ScanOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scan_options(func: F) -> F:
+    """The options every scanning command shares (see CONTRACT.md)."""
+    decorators = [
+        click.option(
+            "--format",
+            "format_",
+            type=click.Choice(FORMATS),
+            default="text",
+            show_default=True,
+            help="Report format.",
+        ),
+        click.option(
+            "--output",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Write the report to FILE (atomically) instead of stdout.",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(path_type=Path),
+            help="Config file (default: .keyscan.yaml at the scanned root).",
+        ),
+        click.option(
+            "--baseline",
+            type=click.Path(path_type=Path),
+            help="JSON report of an earlier run; findings it lists are not reported.",
+        ),
+        click.option("--verify", is_flag=True, help="Ask each vendor whether found keys work."),
+        click.option(
+            "--only-live", is_flag=True, help="Report live keys only (implies --verify)."
+        ),
+        click.option(
+            "--show-secrets", is_flag=True, help="Print whole secrets instead of redacting them."
+        ),
+        click.option(
+            "--include-placeholders",
+            is_flag=True,
+            help="Also report placeholder keys such as pe_live_0000….",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def options_from(kwargs: dict[str, Any]) -> ScanOptions:
+    """Pop the shared options out of a command's kwargs."""
+    return ScanOptions(
+        format=kwargs.pop("format_"),
+        output=kwargs.pop("output"),
+        config=kwargs.pop("config"),
+        baseline=kwargs.pop("baseline"),
+        verify=kwargs.pop("verify") or kwargs["only_live"],
+        only_live=kwargs.pop("only_live"),
+        show_secrets=kwargs.pop("show_secrets"),
+        include_placeholders=kwargs.pop("include_placeholders"),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="keyscan")
+def cli() -> None:
+    """Find API keys of PostEverywhere, RepeatPosts, PowerPost and Autoposting."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: the one place that turns errors into exit codes and one stderr line."""
+    from keyscan.commands import register_all
+
+    register_all(cli)
+    try:
+        code = cli.main(args=argv, prog_name="keyscan", standalone_mode=False)
+    except KeyscanError as error:
+        _fail(str(error))
+    except click.exceptions.NoSuchOption as error:
+        _fail(f"{error.format_message()} (see 'keyscan {_command(error)}--help')")
+    except click.UsageError as error:
+        _fail(f"{error.format_message()} (see 'keyscan {_command(error)}--help')")
+    except click.exceptions.Abort:
+        _fail("interrupted")
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        _fail(error.format_message())
+    except BrokenPipeError:
+        sys.exit(ExitCode.ERROR)
+    sys.exit(int(code) if isinstance(code, int) else ExitCode.CLEAN)
+
+
+def _command(error: click.UsageError) -> str:
+    ctx = error.ctx
+    if ctx is None or ctx.parent is None:
+        return ""
+    return f"{ctx.info_name} "
+
+
+def _fail(message: str) -> None:
+    print(f"keyscan: error: {message}", file=sys.stderr)
+    sys.exit(ExitCode.ERROR)

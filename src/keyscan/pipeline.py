@@ -1,0 +1,136 @@
+"""What every scanning command shares: set up, then findings -> filters -> verify -> report.
+
+A command builds a `Setup` with `prepare`, asks its source for findings with
+`setup.engine`, and hands them to `finish`, which returns the exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keyscan import __version__
+from keyscan.errors import ExitCode
+from keyscan.model import Finding, Report, Stats
+
+if TYPE_CHECKING:
+    from keyscan.engine import Engine
+    from keyscan.filters.allowlist import Allowlist
+    from keyscan.rules import RuleSet
+
+FORMATS = ("text", "json", "sarif", "github")
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr. Never pass a whole secret."""
+    print(f"keyscan: warning: {message}", file=sys.stderr)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """The options shared by every scanning command, as parsed by click."""
+
+    format: str = "text"
+    output: Path | None = None
+    config: Path | None = None
+    baseline: Path | None = None
+    verify: bool = False
+    only_live: bool = False
+    show_secrets: bool = False
+    include_placeholders: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    options: ScanOptions
+    mode: str
+    engine: Engine
+    ruleset: RuleSet
+    allowlist: Allowlist
+    baseline: frozenset[str]
+
+
+def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
+    """Load rules, config and baseline; fail early (exit 2) on anything broken.
+
+    `root` is where `.keyscan.yaml` is looked for when `--config` is not given
+    (the scanned folder or the repository's top level); None looks nowhere.
+    """
+    from keyscan.config import load_config
+    from keyscan.engine import Engine
+    from keyscan.filters.allowlist import Allowlist
+    from keyscan.filters.baseline import load_baseline
+    from keyscan.rules import load_builtin
+
+    if options.config is not None:
+        config = load_config(options.config, explicit=True)
+    elif root is not None:
+        config = load_config(root / ".keyscan.yaml", explicit=False)
+    else:
+        config = load_config(None, explicit=False)
+    ruleset = load_builtin().extended(config.rules).without(config.disable)
+    baseline = load_baseline(options.baseline) if options.baseline else frozenset()
+    if options.verify or options.only_live:
+        from keyscan.verify import check_environment
+
+        check_environment()
+    return Setup(
+        options=options,
+        mode=mode,
+        engine=Engine(ruleset.rules),
+        ruleset=ruleset,
+        allowlist=Allowlist(config),
+        baseline=baseline,
+    )
+
+
+def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:
+    """Filter, verify, render and write; the exit code says whether anything was reported."""
+    from keyscan.filters import apply_filters
+    from keyscan.report import render, write_report
+
+    options = setup.options
+    kept = apply_filters(
+        findings,
+        allowlist=setup.allowlist,
+        baseline=setup.baseline,
+        include_placeholders=options.include_placeholders,
+        stats=stats,
+    )
+    if options.verify or options.only_live:
+        from keyscan.verify import verify_findings
+
+        kept = verify_findings(kept, setup.ruleset, warn=warn)
+        if options.only_live:
+            kept = _only_live(kept)
+    report = Report(
+        findings=tuple(sorted(kept, key=_order)),
+        stats=stats,
+        rules={rule.id: rule for rule in setup.ruleset.rules},
+        vendors=setup.ruleset.vendors,
+        version=__version__,
+        show_secrets=options.show_secrets,
+        mode=setup.mode,
+    )
+    write_report(render(report, options.format), options.output)
+    return ExitCode.FINDINGS if report.findings else ExitCode.CLEAN
+
+
+def _only_live(findings: list[Finding]) -> list[Finding]:
+    live = [f for f in findings if f.verification and f.verification.status == "live"]
+    left_out: dict[str, int] = {}
+    for finding in findings:
+        if finding.verification is None or finding.verification.status != "live":
+            status = finding.verification.status if finding.verification else "unverified"
+            left_out[status] = left_out.get(status, 0) + 1
+    if left_out:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(left_out.items()))
+        warn(f"--only-live left out {counts}: rerun with --verify to see them")
+    return live
+
+
+def _order(finding: Finding) -> tuple[str, int, int, str]:
+    return (finding.path, finding.line, finding.column, finding.rule_id)
