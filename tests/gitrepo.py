@@ -55,7 +55,9 @@ class Repo:
             target.write_bytes(content)
         return target
 
-    def commit(self, message: str = "change", *, author: str | None = None, add: bool = True) -> str:
+    def commit(
+        self, message: str = "change", *, author: str | None = None, add: bool = True
+    ) -> str:
         """Stage everything (unless add=False), commit, and return the new commit id."""
         self.tick += 60
         if add:

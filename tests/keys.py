@@ -20,7 +20,9 @@ PREFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-def make_key(vendor: str, rng: random.Random, *, prefix: str | None = None, length: int = 32) -> str:
+def make_key(
+    vendor: str, rng: random.Random, *, prefix: str | None = None, length: int = 32
+) -> str:
     """A random, well-formed key of `vendor` (the first prefix unless `prefix` is given)."""
     head = prefix if prefix is not None else PREFIXES[vendor][0]
     if head == PREFIXES["posteverywhere"][0]:

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from keyscan import __version__
+from keyscan.commands import LazyGroup
 from keyscan.errors import ExitCode, KeyscanError
 from keyscan.pipeline import FORMATS, ScanOptions
 
@@ -78,7 +79,7 @@ def options_from(kwargs: dict[str, Any]) -> ScanOptions:
     )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="keyscan")
 def cli() -> None:
     """Find API keys of PostEverywhere, RepeatPosts, PowerPost and Autoposting."""
@@ -86,9 +87,6 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place that turns errors into exit codes and one stderr line."""
-    from keyscan.commands import register_all
-
-    register_all(cli)
     try:
         code = cli.main(args=argv, prog_name="keyscan", standalone_mode=False)
     except KeyscanError as error:

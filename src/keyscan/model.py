@@ -45,6 +45,7 @@ class Rule:
     description: str = ""
     verify: str | None = None  # verifier id (vendor module), or None
     priority: int = 100  # where two rules match the same text, the higher wins
+    entropy: float = 0.0  # minimum Shannon entropy of the secret, bits per character
     references: tuple[str, ...] = ()
     examples: tuple[str, ...] = ()
     negative_examples: tuple[str, ...] = ()

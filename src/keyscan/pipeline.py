@@ -7,7 +7,7 @@ A command builds a `Setup` with `prepare`, asks its source for findings with
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -62,9 +62,10 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
     from keyscan.config import load_config
     from keyscan.engine import Engine
     from keyscan.filters.allowlist import Allowlist
-    from keyscan.filters.baseline import load_baseline
+    from keyscan.report import check_output
     from keyscan.rules import load_builtin
 
+    check_output(options.output)  # a bad --output fails now, not after a long scan
     if options.config is not None:
         config = load_config(options.config, explicit=True)
     elif root is not None:
@@ -72,7 +73,11 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
     else:
         config = load_config(None, explicit=False)
     ruleset = load_builtin().extended(config.rules).without(config.disable)
-    baseline = load_baseline(options.baseline) if options.baseline else frozenset()
+    baseline: frozenset[str] = frozenset()
+    if options.baseline:
+        from keyscan.filters.baseline import load_baseline  # json: only when asked for
+
+        baseline = load_baseline(options.baseline)
     if options.verify or options.only_live:
         from keyscan.verify import check_environment
 
@@ -89,8 +94,20 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
 
 def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:
     """Filter, verify, render and write; the exit code says whether anything was reported."""
-    from keyscan.filters import apply_filters
     from keyscan.report import render, write_report
+
+    report = build_report(findings, setup, stats)
+    write_report(render(report, setup.options.format), setup.options.output)
+    return exit_code(report)
+
+
+def exit_code(report: Report) -> ExitCode:
+    return ExitCode.FINDINGS if report.findings else ExitCode.CLEAN
+
+
+def build_report(findings: Iterable[Finding], setup: Setup, stats: Stats) -> Report:
+    """Filter and verify: the Report every format renders (`ci` renders it more than once)."""
+    from keyscan.filters import apply_filters
 
     options = setup.options
     kept = apply_filters(
@@ -106,7 +123,7 @@ def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:
         kept = verify_findings(kept, setup.ruleset, warn=warn)
         if options.only_live:
             kept = _only_live(kept)
-    report = Report(
+    return Report(
         findings=tuple(sorted(kept, key=_order)),
         stats=stats,
         rules={rule.id: rule for rule in setup.ruleset.rules},
@@ -115,11 +132,10 @@ def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:
         show_secrets=options.show_secrets,
         mode=setup.mode,
     )
-    write_report(render(report, options.format), options.output)
-    return ExitCode.FINDINGS if report.findings else ExitCode.CLEAN
 
 
 def _only_live(findings: list[Finding]) -> list[Finding]:
+    """Live findings only; never hides silently: stderr counts what was left out and why."""
     live = [f for f in findings if f.verification and f.verification.status == "live"]
     left_out: dict[str, int] = {}
     for finding in findings:
@@ -127,7 +143,10 @@ def _only_live(findings: list[Finding]) -> list[Finding]:
             status = finding.verification.status if finding.verification else "unverified"
             left_out[status] = left_out.get(status, 0) + 1
     if left_out:
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(left_out.items()))
+        order = ("invalid", "unknown", "unverifiable", "unverified")
+        counts = ", ".join(
+            f"{left_out[status]} {status}" for status in sorted(left_out, key=order.index)
+        )
         warn(f"--only-live left out {counts}: rerun with --verify to see them")
     return live
 

@@ -1,13 +1,25 @@
-"""`keyscan staged [REPO]` (not built yet)."""
+"""`keyscan staged [REPO]`: what `git commit` would record now (the pre-commit hook)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 
-from keyscan.errors import ExitCode, KeyscanError
+from keyscan.cli import options_from, scan_options
+from keyscan.errors import ExitCode
 
 
 @click.command("staged")
-def command() -> ExitCode:
-    """Not built yet."""
-    raise KeyscanError("'keyscan staged' is not built yet")
+@click.argument("repo", required=False, type=click.Path(file_okay=False, path_type=Path))
+@scan_options
+def command(repo: Path | None, **kwargs: Any) -> ExitCode:
+    """Scan the index against HEAD: only keys the staged change introduces.
+
+    Reads staged blobs, not the working tree, so 'git add -p' decides what is
+    checked. .keyscan.yaml is read from the work tree's top level.
+    """
+    from keyscan.launch import run_staged  # the same code the click-free hook path runs
+
+    return run_staged(str(repo) if repo else None, options_from(kwargs))

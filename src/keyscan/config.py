@@ -1,0 +1,218 @@
+"""`.keyscan.yaml` -> `Config`: validated, so a typo fails the run instead of silently allowing.
+
+Schema (every key optional; anything else is an error naming the file and the key):
+
+    rules: [...]                 # extra rules, same shape as rules/*.yaml
+    disable: [rule-id, ...]
+    allow:
+      paths: [glob, ...]         # see keyscan.filters.allowlist for the glob rules
+      regexes: [regex, ...]      # searched in the secret
+      secrets: ["sha256:<64 hex>", ...]
+
+The config lives in the scanned repository, so it is untrusted: it can add rules
+and suppress findings, but nothing in it can change where keys are sent for
+verification (such keys fall under the general unknown-key error).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from keyscan.errors import KeyscanError
+from keyscan.model import Rule
+
+TOP_KEYS = ("rules", "disable", "allow")
+ALLOW_KEYS = ("paths", "regexes", "secrets")
+_SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class Config:
+    rules: tuple[Rule, ...] = ()
+    disable: frozenset[str] = frozenset()
+    allow_paths: tuple[str, ...] = ()
+    allow_regexes: tuple[re.Pattern[str], ...] = ()
+    allow_secrets: frozenset[str] = field(default_factory=frozenset)  # lowercase hex sha256
+
+
+def load_config(path: Path | None, explicit: bool) -> Config:
+    """Read and validate a config; a missing default `.keyscan.yaml` is an empty config."""
+    if path is None or (not explicit and not path.exists()):
+        return Config()
+    document = _parse(path, _read(path))
+    if document is None:
+        return Config()
+    if not isinstance(document, dict):
+        expected = f"expected a mapping of {_keys(TOP_KEYS)}"
+        raise _error(path, f"the top level is a {_kind(document)}, {expected}")
+    _reject_unknown(path, document, TOP_KEYS, "at top level")
+    allow = _mapping(path, document.get("allow"), "allow")
+    _reject_unknown(path, allow, ALLOW_KEYS, "under 'allow'")
+    rules = _rules(path, document)
+    return Config(
+        rules=rules,
+        disable=_disable(path, document.get("disable"), rules),
+        allow_paths=tuple(_paths(path, allow.get("paths"))),
+        allow_regexes=tuple(_regexes(path, allow.get("regexes"))),
+        allow_secrets=frozenset(_secrets(path, allow.get("secrets"))),
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise KeyscanError(f"{path}: config file not found (check the --config path)") from None
+    except IsADirectoryError:
+        raise KeyscanError(f"{path}: config is a folder, not a file (give a YAML file)") from None
+    except UnicodeDecodeError:
+        raise KeyscanError(f"{path}: config is not UTF-8 text (save it as UTF-8)") from None
+    except OSError as error:
+        raise KeyscanError(f"{path}: cannot read config: {error.strerror or error}") from None
+
+
+def _parse(path: Path, text: str) -> object:
+    try:
+        return yaml.load(text, Loader=_Loader)  # a safe loader: no Python objects
+    except yaml.YAMLError as error:
+        where = ""
+        mark = getattr(error, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(error, "problem", None) or "syntax error"
+        raise _error(path, f"invalid YAML{where}: {_one_line(problem)} (fix the syntax)") from None
+
+
+def _reject_unknown(
+    path: Path, mapping: dict[Any, Any], known: tuple[str, ...], where: str
+) -> None:
+    for key in mapping:
+        if key not in known:
+            raise _error(path, f"unknown key {_show(key)} {where} (expected: {', '.join(known)})")
+
+
+def _rules(path: Path, document: dict[Any, Any]) -> tuple[Rule, ...]:
+    raw = document.get("rules")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise _error(path, f"'rules' must be a list of rules, not a {_kind(raw)}")
+    for number, item in enumerate(raw, start=1):
+        if isinstance(item, dict) and "verify" in item:
+            # a rule that verifies could send one vendor's key to another vendor's host
+            raise _error(
+                path,
+                f"unknown key 'verify' in rule {number} (a config's rules are never verified: "
+                "remove it)",
+            )
+    from keyscan.rules import parse_rules
+
+    # parse_rules raises KeyscanError naming the file and the rule at fault
+    return parse_rules(raw, str(path))
+
+
+def _disable(path: Path, value: object, extra: tuple[Rule, ...]) -> frozenset[str]:
+    """Rule ids to turn off; a typo is an error, or it would silently disable nothing."""
+    ids = _strings(path, value, "disable")
+    if not ids:
+        return frozenset()
+    from keyscan.rules import load_builtin
+
+    known = {rule.id for rule in load_builtin().rules} | {rule.id for rule in extra}
+    for rule_id in ids:
+        if rule_id not in known:
+            close = difflib.get_close_matches(rule_id, sorted(known), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else "run 'keyscan rules' to list them"
+            raise _error(path, f"disable: unknown rule id {_show(rule_id)} ({hint})")
+    return frozenset(ids)
+
+
+def _mapping(path: Path, value: object, name: str) -> dict[Any, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        expected = f"a mapping of {_keys(ALLOW_KEYS)}"
+        raise _error(path, f"'{name}' must be {expected}, not a {_kind(value)}")
+    return value
+
+
+def _strings(path: Path, value: object, name: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _error(path, f"'{name}' must be a list of strings, not a {_kind(value)}")
+    for item in value:
+        if not isinstance(item, str) or not item:
+            raise _error(path, f"'{name}' must hold non-empty strings, found {_show(item)}")
+    return value
+
+
+def _paths(path: Path, value: object) -> list[str]:
+    globs = _strings(path, value, "allow.paths")
+    from keyscan.filters.allowlist import compile_glob
+
+    for glob in globs:
+        try:
+            compile_glob(glob)
+        except ValueError as error:
+            raise _error(path, f"bad glob {_show(glob)} in allow.paths: {error}") from None
+    return globs
+
+
+def _regexes(path: Path, value: object) -> list[re.Pattern[str]]:
+    compiled = []
+    for number, pattern in enumerate(_strings(path, value, "allow.regexes"), start=1):
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            # named by position, not echoed: an allow regex may spell out a whole key
+            raise _error(
+                path, f"bad regex in allow.regexes (entry {number}): {error} (fix the pattern)"
+            ) from None
+    return compiled
+
+
+def _secrets(path: Path, value: object) -> list[str]:
+    hashes = []
+    for entry in _strings(path, value, "allow.secrets"):
+        match = _SHA256.fullmatch(entry.strip())
+        if match is None:
+            # never echo the entry: a user may have pasted the secret itself here
+            raise _error(
+                path,
+                "allow.secrets entries must be \"sha256:<64 hex>\" (the secret_sha256 "
+                "of a finding in --format json), not the secret itself",
+            )
+        hashes.append(match.group(1).lower())
+    return hashes
+
+
+def _error(path: Path, problem: str) -> KeyscanError:
+    return KeyscanError(f"{path}: {problem}")
+
+
+def _keys(keys: tuple[str, ...]) -> str:
+    return ", ".join(keys)
+
+
+def _kind(value: object) -> str:
+    names = {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _show(value: object) -> str:
+    """A short quote of what the user wrote; cut so that a pasted key never shows whole."""
+    text = _one_line(str(value))
+    text = text if len(text) <= 20 else text[:16] + "…"
+    return repr(text) if isinstance(value, str) else text
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())

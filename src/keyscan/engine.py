@@ -1,0 +1,233 @@
+"""Fragment -> Findings. Pure: no files, no git, no network.
+
+Bytes in, characters out. The data is searched once per *anchor* (a literal the
+rules' keywords share, see `literals.py`); each rule's regex runs only in small
+windows around its keywords, and line/column are computed only for what is
+found. Keys hidden in base64 are found through the encoded forms of the rules'
+prefixes (`encodings.py`) and reported at the encoded text.
+
+Matches on a line holding `keyscan:allow` are dropped here (the line is only
+known here) and counted: `scan_counted` returns that count, which sources add to
+`stats.suppressed["keyscan:allow"]`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from keyscan.encodings import (
+    ENCODING,
+    NESTED_HINT,
+    NESTED_MARK,
+    base64_forms,
+    decode_run,
+    from_utf16,
+)
+from keyscan.literals import LiteralIndex
+from keyscan.model import Finding, Fragment, Rule
+
+ALLOW_MARK = b"keyscan:allow"
+UTF8_BOM = b"\xef\xbb\xbf"
+# A regex runs from this far before a keyword to this far after it. A match must
+# contain its keyword and fit in the window: a key is at most ~140 bytes, a
+# vendor-named setting at most ~100 bytes of name before the vendor's name.
+BEFORE = 256
+AFTER = 768
+CHUNK = 1 << 20  # bytes lowercased at a time to find keywords
+MAX_DEPTH = 2  # base64 inside base64 (.dockerconfigjson in a Kubernetes Secret)
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    rule: int  # index into Engine.rules
+    start: int  # where the secret starts in the scanned bytes (for base64: its encoded group)
+    end: int
+    secret: bytes
+    encoding: str | None = None
+
+
+class Engine:
+    """Cheap to build; pickles as its rules, so a worker process can rebuild it."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        self._by_keyword: dict[bytes, list[int]] = {}
+        for index, rule in enumerate(self.rules):
+            for keyword in rule.keywords:
+                self._by_keyword.setdefault(keyword, []).append(index)
+        needles = [*self._by_keyword, NESTED_HINT]
+        self._keywords = LiteralIndex(needles, min_anchor=4)
+        self._overlap = max(map(len, needles)) - 1  # a keyword across a chunk's edge
+        prefixes = {prefix.encode() for rule in self.rules for prefix in rule.prefixes}
+        forms = [form for prefix in prefixes for form in base64_forms(prefix) if len(form) >= 4]
+        self._base64 = LiteralIndex(forms, min_anchor=6)
+        self._nested = LiteralIndex(base64_forms(NESTED_MARK) if forms else (), min_anchor=6)
+
+    def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
+        return (Engine, (self.rules,))
+
+    def scan(self, fragment: Fragment) -> list[Finding]:
+        """Every finding in `fragment`, except those on a `keyscan:allow` line."""
+        return self.scan_counted(fragment)[0]
+
+    def scan_counted(self, fragment: Fragment) -> tuple[list[Finding], int]:
+        """(findings, how many matches a `keyscan:allow` on their line suppressed)."""
+        data = from_utf16(fragment.data) or fragment.data
+        findings: list[Finding] = []
+        allowed = 0
+        locate = _Locator(data)
+        for match in sorted(self._matches(data, depth=0), key=lambda m: m.start):
+            line, column = locate(match.start)
+            if locate.on_allowed_line():
+                allowed += 1
+            else:
+                findings.append(self._finding(match, line, column, fragment))
+        return findings, allowed
+
+    def _matches(self, data: bytes, depth: int) -> list[_Match]:
+        starts: dict[int, list[int]] = {}  # rule index -> where its keywords start
+        nested = False
+        for start, keyword in self._keyword_hits(data):
+            nested = nested or keyword == NESTED_HINT
+            for index in self._by_keyword.get(keyword, ()):
+                starts.setdefault(index, []).append(start)
+        found = self._plain(data, starts)
+        if depth < MAX_DEPTH:
+            found.extend(self._encoded(data, depth, nested and depth == 0))
+        return found
+
+    def _plain(self, data: bytes, starts: dict[int, list[int]]) -> list[_Match]:
+        """Matches in the bytes as they are; where rules overlap, the most specific wins."""
+        found: list[_Match] = []
+        for index, keyword_starts in starts.items():
+            rule = self.rules[index]
+            for low, high in _windows(keyword_starts, len(data)):
+                found.extend(_search(index, rule, data, low, high))
+        return _most_specific(found, self.rules)
+
+    def _keyword_hits(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """Keywords, case-insensitively: the data is lowercased a chunk at a time, so a big
+        file costs one chunk of extra memory, not a second copy of itself."""
+        for base in range(0, len(data), CHUNK):
+            chunk = data[base : base + CHUNK + self._overlap].lower()
+            for start, keyword in self._keywords.find(chunk):
+                if start < CHUNK:  # later ones start in the next chunk and are found there
+                    yield base + start, keyword
+
+    def _encoded(self, data: bytes, depth: int, nested: bool) -> Iterator[_Match]:
+        """Matches inside the base64 runs around a hit of an encoded prefix (or, when
+        `nested`, of an encoded `"auth"`: base64 that may hold base64)."""
+        hits = [at for at, _ in self._base64.find(data)]
+        if nested:
+            hits.extend(at for at, _ in self._nested.find(data))
+        decoded_until = 0
+        seen: set[tuple[int, int, bytes]] = set()
+        for at in sorted(hits):
+            if at < decoded_until:
+                continue  # inside the run decoded for an earlier hit
+            for run in decode_run(data, at):
+                decoded_until = max(decoded_until, run.end)
+                for inner in self._matches(run.data, depth + 1):
+                    start = run.encoded_offset(inner.start)
+                    if (inner.rule, start, inner.secret) not in seen:
+                        seen.add((inner.rule, start, inner.secret))
+                        end = run.encoded_offset(inner.end - 1) + 4
+                        yield _Match(inner.rule, start, end, inner.secret, ENCODING)
+
+    def _finding(self, match: _Match, line: int, column: int, fragment: Fragment) -> Finding:
+        rule = self.rules[match.rule]
+        secret = match.secret.decode("utf-8", "surrogateescape")
+        prefixes = sorted(rule.prefixes, key=len, reverse=True)
+        return Finding(
+            rule_id=rule.id,
+            vendor=rule.vendor,
+            severity=rule.severity,
+            secret=secret,
+            path=fragment.path,
+            line=line,
+            column=column,
+            prefix=next((p for p in prefixes if secret.startswith(p)), ""),
+            encoding=match.encoding,
+            commit=fragment.commit,
+        )
+
+
+def _windows(starts: list[int], size: int) -> Iterator[tuple[int, int]]:
+    """Merged [low, high) windows around keyword starts, so no text is searched twice."""
+    starts.sort()
+    low, high = max(0, starts[0] - BEFORE), min(size, starts[0] + AFTER)
+    for start in starts[1:]:
+        if start - BEFORE > high:
+            yield low, high
+            low = start - BEFORE
+        high = min(size, start + AFTER)
+    yield low, high
+
+
+def _search(index: int, rule: Rule, data: bytes, low: int, high: int) -> Iterator[_Match]:
+    for match in rule.pattern.finditer(data, low, high):
+        if match.end() == high < len(data):
+            continue  # the window's edge may have cut it: what follows decides
+        start, end = match.span(1)
+        if start == end:
+            continue
+        secret = data[start:end]
+        if rule.entropy and entropy(secret) < rule.entropy:
+            continue
+        yield _Match(index, start, end, secret)
+
+
+def _most_specific(found: list[_Match], rules: tuple[Rule, ...]) -> list[_Match]:
+    """One match per stretch of text: the highest-priority rule's (ties: the earlier rule)."""
+    found.sort(key=lambda m: (-rules[m.rule].priority, m.rule, m.start))
+    kept: list[_Match] = []
+    for match in found:
+        if not any(match.start < k.end and k.start < match.end for k in kept):
+            kept.append(match)
+    return kept
+
+
+class _Locator:
+    """Line and column (in characters) of increasing offsets.
+
+    Each call costs the distance from the previous offset, not from the start of
+    the data: many keys in a big file, or on one long line, stay linear.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._offset = len(UTF8_BOM) if data.startswith(UTF8_BOM) else 0  # not a character
+        self._line = 1
+        self._line_start = 0
+        self._column = 1
+        self._allowed: dict[int, bool] = {}
+
+    def __call__(self, offset: int) -> tuple[int, int]:
+        data = self._data
+        newline = data.rfind(b"\n", self._offset, offset)
+        if newline == -1:
+            self._column += len(data[self._offset : offset].decode("utf-8", "replace"))
+        else:
+            self._line += data.count(b"\n", self._offset, offset)
+            self._line_start = newline + 1
+            self._column = 1 + len(data[newline + 1 : offset].decode("utf-8", "replace"))
+        self._offset = offset
+        return self._line, self._column
+
+    def on_allowed_line(self) -> bool:
+        """Does the line of the last offset hold `keyscan:allow`?"""
+        start = self._line_start
+        if start not in self._allowed:
+            end = self._data.find(b"\n", self._offset)
+            stop = len(self._data) if end == -1 else end
+            self._allowed[start] = self._data.find(ALLOW_MARK, start, stop) != -1
+        return self._allowed[start]
+
+
+def entropy(text: bytes) -> float:
+    """Shannon entropy in bits per character."""
+    total = len(text)
+    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())

@@ -1,0 +1,91 @@
+"""`--format text` (the default): for a person reading a terminal or a CI log.
+
+Each finding, live keys first; then what to do next (which depends on the
+command: a staged key has not been committed yet, a pre-push key has not left
+the machine); then a one-line summary.
+"""
+
+from __future__ import annotations
+
+from keyscan.model import Finding, Report
+from keyscan.report.common import (
+    is_live,
+    printable_lines,
+    revoke_text,
+    summary_line,
+    vendor_name,
+    verification_text,
+)
+
+SHORT_SHA = 10
+
+
+def render(report: Report) -> str:
+    if not report.findings:
+        return f"keyscan: {summary_line(report)}.\n"
+    findings = sorted(report.findings, key=lambda f: not is_live(f))  # stable: live first
+    blocks = [_finding(report, finding) for finding in findings]
+    blocks.append(_next_steps(report))
+    blocks.append(f"keyscan: {summary_line(report)}.")
+    return printable_lines("\n\n".join(blocks)) + "\n"
+
+
+def _finding(report: Report, finding: Finding) -> str:
+    lines = [
+        f"{finding.path}:{finding.line}:{finding.column}: "
+        f"{vendor_name(report, finding.vendor)} API key ({finding.rule_id}, {finding.severity})",
+        f"  key:      {finding.redacted(report.show_secrets)}"
+        + (f" ({finding.encoding}-encoded in the file)" if finding.encoding else ""),
+    ]
+    if finding.commit is not None:
+        commit = finding.commit
+        lines.append(
+            f"  commit:   {commit.sha[:SHORT_SHA]} by {commit.author_name} "
+            f"<{commit.author_email}> on {commit.date}"
+        )
+    if finding.verification is not None:
+        lines.append(f"  status:   {verification_text(finding.verification)}")
+    lines.append(f"  revoke:   {revoke_text(report, finding.vendor)}")
+    return "\n".join(lines)
+
+
+def _next_steps(report: Report) -> str:
+    steps = [*_fix_steps(report), *_false_positive_steps()]
+    return "What to do next:\n" + "\n".join(f"  - {step}" for step in steps)
+
+
+def _fix_steps(report: Report) -> list[str]:
+    live = sum(1 for f in report.findings if is_live(f))
+    if report.mode == "staged":
+        return [
+            "Not committed yet: remove the key from the commit "
+            "(git restore --staged <path>, or amend if it is already in HEAD), "
+            "and load it from the environment or a secret store instead.",
+            "If the key was ever pushed or shared, revoke it where shown above.",
+        ]
+    if report.mode == "pre-push":
+        return [
+            "Not pushed yet: rewrite the commits before pushing "
+            "(git rebase -i, edit the commit that added the key), then push again.",
+            "If the key was ever pushed or shared elsewhere, revoke it where shown above.",
+        ]
+    steps = [
+        f"Revoke the live keys first ({live}): anyone who has them can use them now."
+        if live
+        else "Treat each key as leaked: revoke it where shown above and create a new one.",
+        "Move the new key out of the code (environment variable or secret store)."]
+    if report.mode != "scan" or any(f.commit for f in report.findings):
+        steps.append(
+            "Deleting the line does not remove the key from git history: revoke it, "
+            "then rewrite history (git filter-repo) if the repository is shared."
+        )
+    return steps
+
+
+def _false_positive_steps() -> list[str]:
+    return [
+        "Not a real key? Add 'keyscan:allow' on its line, list it under 'allow' in "
+        ".keyscan.yaml (paths, regexes, or secrets: [\"sha256:<secret_sha256 from "
+        "--format json>\"]), or accept today's findings with "
+        "'keyscan scan --format json --output baseline.json' and '--baseline baseline.json'.",
+    ]

@@ -1,0 +1,257 @@
+"""Rules are data: load and validate `rules/*.yaml` (and the `rules:` of `.keyscan.yaml`).
+
+A rule file declares its vendor and a list of rules:
+
+    vendor: {id: powerpost, name: PowerPost, revoke: "Settings > API"}
+    rules:
+      - id: powerpost-api-key
+        severity: critical
+        pattern: '...'        # exactly one capture group: the secret
+        keywords: [pp_live_sk_]
+
+`keywords` are literals (matched case-insensitively) that every match contains:
+the engine runs a rule's pattern only from 256 bytes before a keyword to 768
+bytes after it. `prefixes` are literal starts of the secret, used for
+redaction, placeholders and finding the key inside base64. `priority` decides
+which rule reports text that two rules match (higher wins); `entropy` is the
+secret's minimum Shannon entropy in bits per character.
+
+Every problem a user can cause (unknown keys, wrong types, a bad regex) raises
+`KeyscanError` naming the file, the rule and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from keyscan.errors import KeyscanError
+from keyscan.model import SEVERITIES, Rule, Vendor
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+# Verifier modules that exist; a rule may name only one of these in `verify:`.
+VERIFIERS = ("posteverywhere", "repeatposts", "powerpost", "autoposting")
+
+_RULE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "vendor": str,
+    "severity": str,
+    "description": str,
+    "pattern": str,
+    "keywords": list,
+    "prefixes": list,
+    "verify": str,
+    "priority": int,
+    "entropy": (int, float),
+    "references": list,
+    "examples": list,
+    "negative_examples": list,
+}
+_REQUIRED = ("id", "severity", "pattern", "keywords")
+_ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The rules a scan uses and the vendors they name (display name, where to revoke)."""
+
+    rules: tuple[Rule, ...]
+    vendors: dict[str, Vendor]
+
+    def extended(self, extra: Sequence[Rule]) -> RuleSet:
+        """Add `extra`; an extra rule with an existing id replaces that rule."""
+        by_id = {rule.id: rule for rule in self.rules}
+        by_id.update((rule.id, rule) for rule in extra)
+        vendors = dict(self.vendors)
+        for rule in extra:
+            # a user's own vendor: reporters still need a name to show
+            vendors.setdefault(rule.vendor, Vendor(id=rule.vendor, name=rule.vendor, revoke=""))
+        return RuleSet(tuple(by_id.values()), vendors)
+
+    def without(self, ids: Collection[str]) -> RuleSet:
+        """Drop the rules `ids`; an unknown id is an error (a typo would disable nothing)."""
+        known = {rule.id for rule in self.rules}
+        for rule_id in ids:
+            if rule_id not in known:
+                raise KeyscanError(
+                    f"disable: unknown rule id {rule_id!r}: run 'keyscan rules' to list rule ids"
+                )
+        return RuleSet(tuple(r for r in self.rules if r.id not in ids), dict(self.vendors))
+
+
+@functools.cache
+def load_builtin() -> RuleSet:
+    """The shipped rules: `keyscan/rules/*.yaml` in the wheel, `<repo>/rules` in a checkout."""
+    folder: Traversable = resources.files("keyscan") / "rules"
+    if not folder.is_dir():
+        folder = Path(__file__).resolve().parents[2] / "rules"
+    entries = sorted(
+        (entry for entry in folder.iterdir() if entry.name.endswith(".yaml")),
+        key=lambda entry: entry.name,
+    )
+    names = [f"rules/{entry.name}" for entry in entries]
+    docs: list[object] | None = None
+    if all(isinstance(entry, Path) for entry in entries):
+        from keyscan import rules_cache  # parsed files cached: a hook run skips PyYAML
+
+        try:
+            docs = rules_cache.load_yaml_files([Path(str(entry)) for entry in entries])
+        except Exception:  # a YAML error: parsed again below, to name the file at fault
+            docs = None
+    if docs is None:
+        docs = [
+            _parse_yaml(entry.read_text(encoding="utf-8"), name)
+            for entry, name in zip(entries, names, strict=True)
+        ]
+    rules: list[Rule] = []
+    vendors: dict[str, Vendor] = {}
+    for doc, name in zip(docs, names, strict=True):
+        ruleset = _from_document(doc, name)
+        rules.extend(ruleset.rules)
+        vendors.update(ruleset.vendors)
+    return RuleSet(tuple(rules), vendors)
+
+
+def load_rule_file(path: Path) -> RuleSet:
+    """One rule file (the format of `rules/*.yaml`); its `vendor:` is optional."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise KeyscanError(f"cannot read rule file {path}: {reason}: check the path") from None
+    except UnicodeDecodeError:
+        raise KeyscanError(f"{path}: rule file is not UTF-8 text: save it as UTF-8") from None
+    return _from_document(_parse_yaml(text, str(path)), str(path))
+
+
+def _parse_yaml(text: str, source: str) -> object:
+    import yaml  # only on a cache miss or for a user's file: it costs ~20 ms to import
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise KeyscanError(f"{source}: not valid YAML{where}: fix the syntax") from None
+
+
+def _from_document(doc: object, source: str) -> RuleSet:
+    if not isinstance(doc, dict):
+        raise KeyscanError(f"{source}: expected a mapping with 'vendor' and 'rules'")
+    unknown = sorted(set(doc) - {"vendor", "rules"})
+    if unknown:
+        raise KeyscanError(f"{source}: unknown key {unknown[0]!r}: a rule file has vendor, rules")
+    vendors: dict[str, Vendor] = {}
+    vendor_id = None
+    if "vendor" in doc:
+        vendor = _parse_vendor(doc["vendor"], source)
+        vendors[vendor.id] = vendor
+        vendor_id = vendor.id
+    rules = parse_rules(doc.get("rules"), source, vendor=vendor_id)
+    return RuleSet(rules, vendors)
+
+
+def _parse_vendor(doc: object, source: str) -> Vendor:
+    if not isinstance(doc, dict) or set(doc) != {"id", "name", "revoke"}:
+        raise KeyscanError(f"{source}: vendor needs exactly id, name and revoke")
+    if not all(isinstance(value, str) and value for value in doc.values()):
+        raise KeyscanError(f"{source}: vendor id, name and revoke must be non-empty strings")
+    return Vendor(id=doc["id"], name=doc["name"], revoke=doc["revoke"])
+
+
+def parse_rules(doc: object, source: str, vendor: str | None = None) -> tuple[Rule, ...]:
+    """Validate and compile a `rules:` list; `vendor` is the default for rules that name none."""
+    if not isinstance(doc, list):
+        raise KeyscanError(f"{source}: 'rules' must be a list of rules")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for number, item in enumerate(doc, start=1):
+        rule = _parse_rule(item, f"{source}: rule {number}", vendor)
+        if rule.id in seen:
+            raise KeyscanError(f"{source}: rule {number}: id {rule.id!r} is used twice")
+        seen.add(rule.id)
+        rules.append(rule)
+    return tuple(rules)
+
+
+def _parse_rule(item: object, where: str, default_vendor: str | None) -> Rule:
+    if not isinstance(item, dict):
+        raise KeyscanError(f"{where}: expected a mapping with id, severity, pattern, keywords")
+    rule_id = item.get("id")
+    if isinstance(rule_id, str):
+        where = f"{where} ({rule_id})"
+    for key, value in item.items():
+        expected = _RULE_KEYS.get(key)
+        if expected is None:
+            known = ", ".join(_RULE_KEYS)
+            raise KeyscanError(f"{where}: unknown key {key!r}: a rule has {known}")
+        if not isinstance(value, expected) or isinstance(value, bool):
+            raise KeyscanError(f"{where}: {key} has the wrong type: {_type_hint(key)}")
+    for key in _REQUIRED:
+        if key not in item:
+            raise KeyscanError(f"{where}: {key} is missing")
+    if not _ID.match(item["id"]):
+        raise KeyscanError(f"{where}: id must be lowercase letters, digits, '-', '_' or '.'")
+    vendor = item.get("vendor", default_vendor)
+    if not vendor:
+        raise KeyscanError(f"{where}: vendor is missing")
+    if item["severity"] not in SEVERITIES:
+        raise KeyscanError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
+    if item.get("verify") is not None and item["verify"] not in VERIFIERS:
+        raise KeyscanError(f"{where}: verify must be one of {', '.join(VERIFIERS)} or absent")
+    lists = {key: _strings(item, key, where) for key in _RULE_KEYS if _RULE_KEYS[key] is list}
+    if not lists["keywords"] or not all(lists["keywords"]):
+        raise KeyscanError(f"{where}: keywords needs at least one non-empty literal")
+    return Rule(
+        id=item["id"],
+        vendor=vendor,
+        severity=item["severity"],
+        pattern=_compile(item["pattern"], where),
+        keywords=tuple(word.lower().encode() for word in lists["keywords"]),
+        prefixes=tuple(lists["prefixes"]),
+        description=item.get("description", ""),
+        verify=item.get("verify"),
+        priority=item.get("priority", 100),
+        entropy=float(item.get("entropy", 0.0)),
+        references=tuple(lists["references"]),
+        examples=tuple(lists["examples"]),
+        negative_examples=tuple(lists["negative_examples"]),
+    )
+
+
+def _strings(item: dict[str, Any], key: str, where: str) -> list[str]:
+    values = item.get(key, [])
+    if not all(isinstance(value, str) for value in values):
+        raise KeyscanError(f"{where}: {key} must be a list of strings")
+    return list(values)
+
+
+def _compile(pattern: str, where: str) -> re.Pattern[bytes]:
+    try:
+        compiled = re.compile(pattern.encode("utf-8"))
+    except re.error as error:
+        raise KeyscanError(f"{where}: pattern is not a valid regex: {error}") from None
+    if compiled.groups != 1:
+        raise KeyscanError(
+            f"{where}: pattern has {compiled.groups} capture groups; "
+            "it needs exactly one (the secret): use (?:...) for the others"
+        )
+    return compiled
+
+
+def _type_hint(key: str) -> str:
+    expected = _RULE_KEYS[key]
+    if expected is list:
+        return "a list of strings"
+    if expected is int:
+        return "an integer"
+    if expected is str:
+        return "a string"
+    return "a number"

@@ -1,0 +1,327 @@
+"""The one module in keyscan that runs git: a small plumbing API.
+
+Everything here takes a `GitRepo` (found once by `open_repo`) and runs git with
+an explicit `--git-dir`, so git never guesses the repository from the
+environment or the working directory. User text (revisions, URLs) never
+reaches git where it could be read as an option: revisions are resolved with
+`--end-of-options` first and only object ids are passed on.
+
+Blob contents are read from `git cat-file --batch` with exact sizes (never
+`readline` on contents), one object at a time, so memory stays bounded by the
+largest blob.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from keyscan.errors import KeyscanError
+
+ZERO_OID = "0" * 40  # git's "no object" id (sha1 repositories)
+GITLINK_MODE = "160000"  # a submodule entry: a commit id, not a blob
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+
+
+def is_zero(oid: str) -> bool:
+    """True for git's all-zeros id (any hash length): no object."""
+    return bool(oid) and set(oid) == {"0"}
+
+
+def is_url(text: str) -> bool:
+    """`https://…`, `file://…`, `ssh://…` or scp-like `git@host:path`."""
+    return bool(_URL.match(text))
+
+
+@dataclass(frozen=True, slots=True)
+class GitRepo:
+    git_dir: Path
+    work_tree: Path | None  # None for a bare repository (or when run inside .git)
+    object_format: str = "sha1"
+
+
+def open_repo(path: str | None) -> GitRepo:
+    """The repository containing `path` (default: the current directory)."""
+    where = Path(path or ".")
+    done = _git(
+        ["-C", str(where), "rev-parse", "--absolute-git-dir", "--show-object-format",
+         "--is-inside-work-tree", "--show-cdup"],
+        check=False,
+    )
+    lines = done.stdout.decode("utf-8", "surrogateescape").split("\n")
+    if done.returncode != 0 or len(lines) < 3:
+        raise KeyscanError(
+            f"not a git repository: {path or '.'}: run inside a repository or pass its path"
+        )
+    work_tree = (where / lines[3]).resolve() if lines[2] == "true" else None
+    return GitRepo(git_dir=Path(lines[0]), work_tree=work_tree, object_format=lines[1])
+
+
+def command(repo: GitRepo, *args: str) -> list[str]:
+    """The argv that runs git subcommand `args` in `repo`."""
+    base = ["git", f"--git-dir={repo.git_dir}"]
+    if repo.work_tree is not None:
+        base.append(f"--work-tree={repo.work_tree}")
+    return [*base, *args]
+
+
+def run(repo: GitRepo, *args: str, input: bytes | None = None) -> bytes:
+    """Run git in `repo` and return its stdout; a failure is a one-line KeyscanError."""
+    return _git(command(repo, *args)[1:], input=input).stdout
+
+
+def popen(repo: GitRepo, *args: str, stdin: int | IO[bytes] | None = None,
+          stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
+    """Start git in `repo` for streaming; the caller waits for it (see `check_exit`)."""
+    try:
+        proc = subprocess.Popen(
+            command(repo, *args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+        )
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    if proc.stdout is not None:
+        _widen(proc.stdout)
+    return proc
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """A 1 MiB pipe (Linux): git and Python then take turns 16x less often."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    except (ImportError, OSError):
+        pass  # another OS, or a lower limit: the default pipe works, a little slower
+
+
+def check_exit(proc: subprocess.Popen[bytes], what: str) -> None:
+    """Wait for a streaming git process; a failure is a one-line KeyscanError."""
+    err = proc.stderr.read() if proc.stderr else b""
+    if proc.wait() != 0:
+        raise KeyscanError(f"git {what} failed: {first_line(err)}")
+
+
+def rev_parse(repo: GitRepo, rev: str) -> str | None:
+    """The object id `rev` names, or None if it names nothing."""
+    done = _git(command(repo, "rev-parse", "--verify", "-q", "--end-of-options", rev)[1:],
+                check=False)
+    out = done.stdout.decode("ascii", "replace").strip()
+    return out if done.returncode == 0 and out else None
+
+
+def is_ancestor(repo: GitRepo, ancestor: str, descendant: str) -> bool:
+    """True when commit `ancestor` is reachable from `descendant` (or the same)."""
+    if ancestor.startswith("-") or descendant.startswith("-"):
+        return False  # not a revision: never let git read it as an option
+    args = command(repo, "merge-base", "--is-ancestor", ancestor, descendant)[1:]
+    return _git(args, check=False).returncode == 0
+
+
+def list_refs(repo: GitRepo, pattern: str = "refs/") -> dict[str, str]:
+    """ref name -> object id, for every ref under `pattern` (e.g. 'refs/remotes/origin/')."""
+    out = run(repo, "for-each-ref", "--format=%(objectname) %(refname)", "--", pattern)
+    refs: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        oid, _, name = line.partition(" ")
+        refs[name] = oid
+    return refs
+
+
+def reflog(repo: GitRepo, ref: str) -> list[str]:
+    """The commit ids in `ref`'s reflog, newest first ([] if it has none)."""
+    args = command(repo, "log", "-g", "--format=%H", "--end-of-options", ref, "--")[1:]
+    done = _git(args, check=False)
+    return done.stdout.decode("ascii", "replace").split() if done.returncode == 0 else []
+
+
+class BlobReader:
+    """`git cat-file --batch`, one object per request (also used by the staged hook).
+
+        with BlobReader(repo) as reader:
+            data = reader.read(oid)   # bytes, or None if missing / not a blob
+    """
+
+    def __init__(self, repo: GitRepo) -> None:
+        self._proc = popen(repo, "cat-file", "--batch", stdin=subprocess.PIPE)
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def read(self, oid: str) -> bytes | None:
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(oid.encode("ascii") + b"\n")
+        self._proc.stdin.flush()
+        header = self._proc.stdout.readline().split()
+        if len(header) != 3:  # "<oid> missing"
+            return None
+        data = _read_exact(self._proc.stdout, int(header[2]))
+        return data if header[1] == b"blob" else None
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        if self._proc.stdout:
+            self._proc.stdout.close()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._proc.wait()
+
+
+def iter_blobs(repo: GitRepo, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+    """(id, contents) of each blob in `oids`, pipelined: a thread feeds git while we read."""
+    proc = popen(repo, "cat-file", "--batch", stdin=subprocess.PIPE)
+    feeder = threading.Thread(target=_feed, args=(proc.stdin, oids), daemon=True)
+    feeder.start()
+    yield from _batch_output(proc)
+    feeder.join()
+    check_exit(proc, "cat-file")
+
+
+def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[str, int]]:
+    """(id, size) of the blobs among `oids`, or of every blob in the object store (None).
+
+    Every blob comes in pack order (`--unordered`: the fastest order to inflate);
+    it includes unreachable blobs, which callers attribute through commits only.
+    """
+    check = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
+    if oids is None:
+        out = run(repo, "cat-file", "--batch-all-objects", "--unordered", check)
+    else:
+        out = run(repo, "cat-file", check, input="".join(f"{o}\n" for o in oids).encode())
+    blobs = []
+    for line in out.split(b"\n"):
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == b"blob":
+            blobs.append((parts[0].decode("ascii"), int(parts[2])))
+    return blobs
+
+
+def clone_mirror(url: str, dest: Path, progress: bool) -> GitRepo:
+    """Clone `url` bare with all refs into `dest`; failure → KeyscanError with git's reason."""
+    args = ["clone", "--mirror", "--progress" if progress else "--quiet", "--", url, str(dest)]
+    try:
+        done = subprocess.run(["git", *args], stderr=None if progress else subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    if done.returncode != 0:
+        reason = first_line(done.stderr or b"") if not progress else "see git's message above"
+        raise KeyscanError(f"could not clone {url}: {reason}")
+    return GitRepo(git_dir=dest.resolve(), work_tree=None)
+
+
+def first_line(err: bytes) -> str:
+    """git's reason, on one line: the first 'fatal:'/'error:' line, else the first line."""
+    lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+    for line in lines:
+        for tag in ("fatal: ", "error: "):
+            if line.startswith(tag):
+                return line[len(tag):]
+    return lines[0] if lines else "unknown error"
+
+
+def _batch_output(proc: subprocess.Popen[bytes]) -> Iterator[tuple[str, bytes]]:
+    assert proc.stdout
+    out = proc.stdout
+    while header := out.readline():
+        parts = header.split()
+        if len(parts) != 3:
+            continue  # "<oid> missing": nothing to read
+        data = _read_exact(out, int(parts[2]))
+        if parts[1] == b"blob":
+            yield parts[0].decode("ascii"), data
+
+
+def _read_exact(out: IO[bytes], size: int) -> bytes:
+    data = out.read(size)
+    out.read(1)  # the newline after the contents
+    if len(data) != size:
+        raise KeyscanError("git cat-file ended early: the repository may be corrupt")
+    return data
+
+
+def _feed(stdin: IO[bytes] | None, oids: Iterable[str]) -> None:
+    assert stdin
+    try:
+        for oid in oids:
+            stdin.write(oid.encode("ascii") + b"\n")
+        stdin.close()
+    except BrokenPipeError:
+        pass  # git died; check_exit reports why
+
+
+def _git(args: list[str], input: bytes | None = None,
+         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    try:
+        done = subprocess.run(["git", *args], input=input, capture_output=True)
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    if check and done.returncode != 0:
+        sub = next((a for a in args if not a.startswith("-")), "command")
+        raise KeyscanError(f"git {sub} failed: {first_line(done.stderr)}")
+    return done
+
+
+# --- for `keyscan ci` (sources/ci_git.py): shallow CI checkouts --------------------
+
+
+def is_shallow(repo: GitRepo) -> bool:
+    """True for a shallow clone (actions/checkout's default `fetch-depth: 1`)."""
+    return run(repo, "rev-parse", "--is-shallow-repository").strip() == b"true"
+
+
+def shallow_commits(repo: GitRepo) -> set[str]:
+    """The commits a shallow clone has without their parents (empty when not shallow)."""
+    out = run(repo, "rev-parse", "--path-format=absolute", "--git-path", "shallow")
+    try:
+        return set(Path(out.decode("utf-8", "surrogateescape").strip()).read_text().split())
+    except FileNotFoundError:
+        return set()
+
+
+def try_fetch(repo: GitRepo, *args: str) -> bool:
+    """`git fetch ARGS`, never prompting for credentials; False if it failed."""
+    import os
+
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    try:
+        done = subprocess.run(command(repo, "fetch", "--quiet", *args), env=env,
+                              stdin=subprocess.DEVNULL, capture_output=True)
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    return done.returncode == 0
+
+
+# --- for `keyscan staged` (sources/staged.py): the index against HEAD ----------------
+
+EMPTY_TREES = {  # what HEAD is compared as before the first commit
+    "sha1": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    "sha256": "6ef19b41225c5369f1c104d45d8d85efa9b057b53b14b4b9b939dd74decc5321",
+}
+
+
+def diff_cached(repo: GitRepo, base: str) -> bytes:
+    """`git diff-index --cached --raw -z -M` of the index against tree-ish `base`.
+
+    Plumbing, so user config (diff.renames, external diffs, colour) cannot change
+    the output, and it never stats the work tree.
+    """
+    return run(repo, "diff-index", "--cached", "--raw", "-z", "-M", "--no-abbrev", base, "--")
+
+
+def merge_heads(repo: GitRepo) -> list[str]:
+    """The other parents of a merge in progress (MERGE_HEAD), else []."""
+    try:
+        return (repo.git_dir / "MERGE_HEAD").read_text("ascii").split()
+    except FileNotFoundError:
+        return []
