@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from gitrepo import Repo
 from keys import make_key
 from keyscan.cli import options_from
@@ -74,7 +72,12 @@ def test_fast_path_does_not_import_click(tmp_path: Path) -> None:
     assert "click" not in loaded
 
 
-@pytest.mark.xfail(strict=False, reason="pyproject.toml and __main__.py belong to the lead")
-def test_console_script_and_python_m_use_the_fast_entry() -> None:
-    assert 'keyscan = "keyscan.launch:main"' in (ROOT / "pyproject.toml").read_text("utf-8")
-    assert "keyscan.launch" in (ROOT / "src" / "keyscan" / "__main__.py").read_text("utf-8")
+def test_python_m_keyscan_staged_never_imports_click(tmp_path: Path) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write("a.txt", "hello\n")
+    repo.git("add", "-A")
+    code, _, err = run([sys.executable, "-X", "importtime", "-m", "keyscan", "staged"], repo.path)
+    imported = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if "|" in line}
+    assert code == 0
+    assert "keyscan.sources.staged" in imported
+    assert "click" not in imported

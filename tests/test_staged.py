@@ -324,12 +324,7 @@ HEAVY = (
     "keyscan.report.json_report",
     "keyscan.report.github",
     "importlib.metadata",
-    pytest.param(
-        "yaml",
-        marks=pytest.mark.xfail(
-            strict=False, reason="config.py still imports PyYAML at module level (helper B)"
-        ),
-    ),
+    "yaml",
 )
 PROBE = """
 import sys

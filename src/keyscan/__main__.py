@@ -1,3 +1,3 @@
-from keyscan.cli import main
+from keyscan.launch import main
 
 main()

@@ -16,13 +16,10 @@ verification (such keys fall under the general unknown-key error).
 
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from keyscan.errors import KeyscanError
 from keyscan.model import Rule
@@ -30,7 +27,6 @@ from keyscan.model import Rule
 TOP_KEYS = ("rules", "disable", "allow")
 ALLOW_KEYS = ("paths", "regexes", "secrets")
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -79,8 +75,11 @@ def _read(path: Path) -> str:
 
 
 def _parse(path: Path, text: str) -> object:
+    import yaml  # only when a config exists: PyYAML's import is a sixth of a hook run
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(text, Loader=_Loader)  # a safe loader: no Python objects
+        return yaml.load(text, Loader=loader)  # a safe loader: no Python objects
     except yaml.YAMLError as error:
         where = ""
         mark = getattr(error, "problem_mark", None)
@@ -128,6 +127,8 @@ def _disable(path: Path, value: object, extra: tuple[Rule, ...]) -> frozenset[st
     known = {rule.id for rule in load_builtin().rules} | {rule.id for rule in extra}
     for rule_id in ids:
         if rule_id not in known:
+            import difflib  # only to suggest a fix for a typo
+
             close = difflib.get_close_matches(rule_id, sorted(known), n=1)
             hint = f"did you mean {close[0]!r}?" if close else "run 'keyscan rules' to list them"
             raise _error(path, f"disable: unknown rule id {_show(rule_id)} ({hint})")

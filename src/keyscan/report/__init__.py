@@ -6,7 +6,6 @@ import contextlib
 import importlib
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from keyscan.errors import KeyscanError
@@ -64,6 +63,8 @@ def _write_stdout(text: str, data: bytes) -> None:
 def _write_file(data: bytes, path: Path) -> None:
     check_output(path)
     try:
+        import tempfile  # only when writing a file
+
         handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
         raise _unwritable(path, error) from None

@@ -65,7 +65,7 @@ def summary_line(report: Report) -> str:
     count = len(report.findings)
     head = f"{_plural(count, 'finding')}" if count else "no keys found"
     scope = [_plural(stats.files, "file")]
-    if report.mode != "scan" or stats.commits:
+    if report.mode in ("git", "pre-push", "ci") or stats.commits:
         scope.append(_plural(stats.commits, "commit"))
     parts = [f"{head} in {', '.join(scope)} ({human_bytes(stats.scanned_bytes)} scanned)"]
     suppressed = sum(stats.suppressed.values())

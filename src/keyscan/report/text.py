@@ -50,7 +50,7 @@ def _finding(report: Report, finding: Finding) -> str:
 
 
 def _next_steps(report: Report) -> str:
-    steps = [*_fix_steps(report), *_false_positive_steps()]
+    steps = [*_fix_steps(report), *_false_positive_steps(report.mode)]
     return "What to do next:\n" + "\n".join(f"  - {step}" for step in steps)
 
 
@@ -82,10 +82,14 @@ def _fix_steps(report: Report) -> list[str]:
     return steps
 
 
-def _false_positive_steps() -> list[str]:
+def _false_positive_steps(mode: str) -> list[str]:
+    # A baseline is made once over everything: fingerprints (rule, secret, path) match
+    # across scan modes that report repository-relative paths.
+    source = "scan" if mode == "scan" else "git"
     return [
         "Not a real key? Add 'keyscan:allow' on its line, list it under 'allow' in "
         ".keyscan.yaml (paths, regexes, or secrets: [\"sha256:<secret_sha256 from "
         "--format json>\"]), or accept today's findings with "
-        "'keyscan scan --format json --output baseline.json' and '--baseline baseline.json'.",
+        f"'keyscan {source} --format json --output baseline.json' and "
+        "'--baseline baseline.json'.",
     ]
