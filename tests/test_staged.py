@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from gitcli import Result, keyscan
 from gitrepo import Repo
 from keys import make_key
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def findings(self) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = json.loads(self.out)["findings"]
-        return found
 
 
 @pytest.fixture
@@ -41,22 +28,13 @@ def repo(tmp_path: Path) -> Repo:
     return Repo(tmp_path / "work")
 
 
-def keyscan(*args: str, cwd: Path) -> Result:
-    """Run `python -m keyscan` as a hook would: a fresh process in `cwd`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "GIT_CONFIG_GLOBAL": os.devnull}
-    done = subprocess.run(
-        [sys.executable, "-m", "keyscan", *args], cwd=cwd, env=env, capture_output=True, text=True
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
-
-
 def staged_json(repo: Repo, *args: str, cwd: Path | None = None) -> Result:
     return keyscan("staged", "--format", "json", *args, cwd=cwd or repo.path)
 
 
 def where(result: Result) -> list[tuple[str, int, int, str]]:
     assert result.err == "" or "error" not in result.err, result.err
-    return [(f["path"], f["line"], f["column"], f["vendor"]) for f in result.findings()]
+    return [(f["path"], f["line"], f["column"], f["vendor"]) for f in result.findings]
 
 
 def test_staged_key_is_reported_with_its_place(repo: Repo, rng: random.Random) -> None:
@@ -70,7 +48,7 @@ def test_staged_key_is_reported_with_its_place(repo: Repo, rng: random.Random) -
 
     assert result.code == 1
     assert where(result) == [("app.py", 3, 10, "posteverywhere")]
-    (finding,) = result.findings()
+    (finding,) = result.findings
     assert finding["rule_id"] == "posteverywhere-api-key"
     assert finding["commit"] is None
     assert key not in result.out
@@ -83,7 +61,7 @@ def test_nothing_staged_and_clean_change_exit_0(repo: Repo) -> None:
     repo.write("app.py", "x = 2\n")
     repo.git("add", "app.py")
     result = staged_json(repo)
-    assert (result.code, result.findings()) == (0, [])
+    assert (result.code, result.findings) == (0, [])
 
 
 def test_unstaged_key_is_not_reported(repo: Repo, rng: random.Random) -> None:
@@ -141,7 +119,7 @@ def test_committed_key_is_not_reported_again_but_a_new_one_is(
     repo.git("add", "settings.py")
     result = staged_json(repo)
     assert where(result) == [("settings.py", 3, 6, "posteverywhere")]
-    assert result.findings()[0]["secret"].endswith(new_key[-4:])
+    assert result.findings[0]["secret"].endswith(new_key[-4:])
 
 
 def test_rename_compares_with_the_old_path(repo: Repo, rng: random.Random) -> None:
@@ -163,7 +141,7 @@ def test_deleting_a_file_with_a_key_is_clean(repo: Repo, rng: random.Random) -> 
     repo.commit()
     repo.git("rm", "-q", "leak.env")
     result = staged_json(repo)
-    assert (result.code, result.findings()) == (0, [])
+    assert (result.code, result.findings) == (0, [])
 
 
 def test_binary_file_does_not_break_the_scan(repo: Repo, rng: random.Random) -> None:
@@ -172,7 +150,7 @@ def test_binary_file_does_not_break_the_scan(repo: Repo, rng: random.Random) -> 
     repo.git("add", "-A")
     result = staged_json(repo)
     assert result.code == 1
-    assert [f["path"] for f in result.findings()] == ["notes.txt"]
+    assert [f["path"] for f in result.findings] == ["notes.txt"]
 
 
 def test_paths_with_spaces_and_non_ascii(repo: Repo, rng: random.Random) -> None:
@@ -228,7 +206,7 @@ def test_keyscan_yaml_and_baseline_suppress(repo: Repo, rng: random.Random, tmp_
     repo.write("app.py", f"K = '{make_key('autoposting', rng)}'\n")
     repo.git("add", "-A")
     first = staged_json(repo)
-    assert len(first.findings()) == 2
+    assert len(first.findings) == 2
 
     repo.write(".keyscan.yaml", "allow:\n  paths: ['fixtures/**']\n")  # work tree copy is read
     assert where(staged_json(repo)) == [("app.py", 1, 6, "autoposting")]
@@ -236,7 +214,7 @@ def test_keyscan_yaml_and_baseline_suppress(repo: Repo, rng: random.Random, tmp_
     baseline = tmp_path / "baseline.json"
     baseline.write_text(first.out, encoding="utf-8")
     result = staged_json(repo, "--baseline", str(baseline))
-    assert (result.code, result.findings()) == (0, [])
+    assert (result.code, result.findings) == (0, [])
 
 
 def test_merge_reports_only_what_the_merge_itself_adds(repo: Repo, rng: random.Random) -> None:
@@ -256,7 +234,7 @@ def test_merge_reports_only_what_the_merge_itself_adds(repo: Repo, rng: random.R
     assert conflict.returncode != 0
 
     during = staged_json(repo)  # a.txt unmerged: said so, not scanned; b.txt is the branch's own
-    assert (during.code, during.findings()) == (0, [])
+    assert (during.code, during.findings) == (0, [])
     assert "a.txt: unmerged" in during.err
 
     mine = make_key("powerpost", rng)
@@ -264,7 +242,7 @@ def test_merge_reports_only_what_the_merge_itself_adds(repo: Repo, rng: random.R
     repo.git("add", "a.txt")
     after = staged_json(repo)
     assert where(after) == [("a.txt", 2, 1, "powerpost")]
-    assert after.findings()[0]["secret"].endswith(mine[-4:])
+    assert after.findings[0]["secret"].endswith(mine[-4:])
 
 
 def test_hook_text_tells_what_to_do(repo: Repo, rng: random.Random) -> None:

@@ -76,6 +76,62 @@ def decode_run(data: bytes, at: int) -> list[Decoded]:
     return runs
 
 
+def run_length_needed(min_width: int) -> int:
+    """The shortest base64 run that can decode to `min_width` bytes (R chars give at most
+    3R/4): a run shorter than this cannot hold a match of a pattern that wide."""
+    return -(-4 * min_width // 3)
+
+
+def long_runs(data: bytes, length: int) -> list[tuple[int, int]]:
+    """[low, high) of every run of `length` or more base64 characters in `data`, in order.
+
+    Nine passes of `bytes.find` for the encoded prefixes would cost more than every
+    other step of a scan together, while in ordinary text long base64 runs are rare:
+    a translation to two classes and a search for `length` alphabet characters in a
+    row (which `bytes.find` does at memory speed) find them all. A chunk at a time,
+    so a big file costs one chunk of extra memory, not a second copy of itself.
+    """
+    if length < 2:  # too short to be rare: search everything
+        return [(0, len(data))] if data else []
+    needle = b"A" * length
+    regions: list[tuple[int, int]] = []
+    for base in range(0, len(data), _CHUNK):
+        piece = data[base : base + _CHUNK + length].translate(_CLASSES)
+        at = piece.find(needle)
+        while -1 < at < _CHUNK:  # later ones start in the next chunk and are found there
+            low = base + piece.rfind(b" ", 0, at) + 1
+            end = piece.find(b" ", at + length)
+            high = base + (end if end != -1 else len(piece))
+            if low == base or end == -1:  # it may go on beyond the piece
+                low, high = run_bounds(data, low, high)
+            if not regions or low >= regions[-1][1]:  # else: met in the previous chunk
+                regions.append((low, high))
+            at = piece.find(needle, end) if end != -1 else -1
+    return regions
+
+
+def run_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
+    """The whole base64 run that data[start:end] (all base64 characters) is part of."""
+    while start > 0:
+        piece = data[max(0, start - _STEP) : start].translate(_CLASSES)
+        cut = piece.rfind(b" ")
+        start -= len(piece) - cut - 1 if cut != -1 else len(piece)
+        if cut != -1:
+            break
+    while end < len(data):
+        piece = data[end : end + _STEP].translate(_CLASSES)
+        cut = piece.find(b" ")
+        end += cut if cut != -1 else len(piece)
+        if cut != -1:
+            break
+    return start, end
+
+
+_STEP = 4096
+_CHUNK = 1 << 20
+_CLASSES = bytes(ord("A") if byte in _ALPHABET else ord(" ") for byte in range(256))
+
+
 def _tail(data: bytes, start: int, end: int) -> bytes:
     """The last, partial 4-char group, padded: the key may end inside it."""
     partial = (end - start) % 4

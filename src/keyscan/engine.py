@@ -4,7 +4,9 @@ Bytes in, characters out. The data is searched once per *anchor* (a literal the
 rules' keywords share, see `literals.py`); each rule's regex runs only in small
 windows around its keywords, and line/column are computed only for what is
 found. Keys hidden in base64 are found through the encoded forms of the rules'
-prefixes (`encodings.py`) and reported at the encoded text.
+prefixes (`encodings.py`), searched for only inside base64 runs long enough to
+decode to a match (`encodings.long_runs`: one translation and one `find`, where
+the forms would cost nine passes), and reported at the encoded text.
 
 Matches on a line holding `keyscan:allow` are dropped here (the line is only
 known here) and counted: `scan_counted` returns that count, which sources add to
@@ -13,7 +15,9 @@ known here) and counted: `scan_counted` returns that count, which sources add to
 
 from __future__ import annotations
 
+import importlib
 import math
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +29,9 @@ from keyscan.encodings import (
     base64_forms,
     decode_run,
     from_utf16,
+    long_runs,
+    run_bounds,
+    run_length_needed,
 )
 from keyscan.literals import LiteralIndex
 from keyscan.model import Finding, Fragment, Rule
@@ -58,9 +65,13 @@ class Engine:
         for index, rule in enumerate(self.rules):
             for keyword in rule.keywords:
                 self._by_keyword.setdefault(keyword, []).append(index)
-        needles = [*self._by_keyword, NESTED_HINT]
+        needles = list(self._by_keyword)
         self._keywords = LiteralIndex(needles, min_anchor=4)
-        self._overlap = max(map(len, needles)) - 1  # a keyword across a chunk's edge
+        self._overlap = max(map(len, needles), default=1) - 1  # a keyword across a chunk's edge
+        # Base64 shorter than this decodes to less than any rule can match: not searched.
+        self._run = run_length_needed(min((_min_width(r.pattern) for r in self.rules), default=0))
+        # How far from a changed byte a change can make or unmake a sign (see `quiet`).
+        self.reach = max(self._overlap + 1, self._run)
         prefixes = {prefix.encode() for rule in self.rules for prefix in rule.prefixes}
         forms = [form for prefix in prefixes for form in base64_forms(prefix) if len(form) >= 4]
         self._base64 = LiteralIndex(forms, min_anchor=6)
@@ -87,16 +98,32 @@ class Engine:
                 findings.append(self._finding(match, line, column, fragment))
         return findings, allowed
 
+    def quiet(self, data: bytes, low: int = 0, high: int | None = None) -> bool:
+        """True when data[low:high] shows no sign of a finding: no keyword (in any case)
+        and no encoded prefix inside a base64 run long enough to hold a key (a run that
+        crosses the window's edges is followed to its ends). A quiet text has no
+        findings; a text is quiet iff every window of it is (windows overlapping by
+        `reach`). Not for UTF-16 text, which the engine converts first.
+        """
+        high = len(data) if high is None else high
+        window = data[low:high]
+        if any(True for _ in self._keyword_hits(window)):
+            return False
+        for start, end in long_runs(window, self._run):
+            start, end = run_bounds(data, low + start, low + end)
+            for index in (self._base64, self._nested):
+                if any(True for _ in index.find(data, start, end)):
+                    return False
+        return True
+
     def _matches(self, data: bytes, depth: int) -> list[_Match]:
         starts: dict[int, list[int]] = {}  # rule index -> where its keywords start
-        nested = False
         for start, keyword in self._keyword_hits(data):
-            nested = nested or keyword == NESTED_HINT
-            for index in self._by_keyword.get(keyword, ()):
+            for index in self._by_keyword[keyword]:
                 starts.setdefault(index, []).append(start)
         found = self._plain(data, starts)
         if depth < MAX_DEPTH:
-            found.extend(self._encoded(data, depth, nested and depth == 0))
+            found.extend(self._encoded(data, depth))
         return found
 
     def _plain(self, data: bytes, starts: dict[int, list[int]]) -> list[_Match]:
@@ -117,12 +144,18 @@ class Engine:
                 if start < CHUNK:  # later ones start in the next chunk and are found there
                     yield base + start, keyword
 
-    def _encoded(self, data: bytes, depth: int, nested: bool) -> Iterator[_Match]:
-        """Matches inside the base64 runs around a hit of an encoded prefix (or, when
-        `nested`, of an encoded `"auth"`: base64 that may hold base64)."""
-        hits = [at for at, _ in self._base64.find(data)]
-        if nested:
-            hits.extend(at for at, _ in self._nested.find(data))
+    def _encoded(self, data: bytes, depth: int) -> Iterator[_Match]:
+        """Matches inside the base64 runs around a hit of an encoded prefix (or, at the
+        outermost level of text that mentions docker, of an encoded `"auth"`: base64 that
+        may hold base64). Only runs long enough to hold a match are searched."""
+        regions = long_runs(data, self._run)
+        if sum(high - low for low, high in regions) > len(data) // 2:
+            regions = [(0, len(data))]  # mostly base64: whole passes cost fewer calls
+        hits = [at for low, high in regions for at, _ in self._base64.find(data, low, high)]
+        if depth == 0 and regions:
+            nested = [at for low, high in regions for at, _ in self._nested.find(data, low, high)]
+            if nested and _mentions(data, NESTED_HINT):
+                hits.extend(nested)
         decoded_until = 0
         seen: set[tuple[int, int, bytes]] = set()
         for at in sorted(hits):
@@ -153,6 +186,23 @@ class Engine:
             encoding=match.encoding,
             commit=fragment.commit,
         )
+
+
+def _mentions(data: bytes, word: bytes) -> bool:
+    """Does lowercase `word` occur in `data`, in any case? (Rare: no chunking needed.)"""
+    return re.search(re.escape(word), data, re.IGNORECASE) is not None
+
+
+def _min_width(pattern: re.Pattern[bytes]) -> int:
+    """The fewest bytes a match of `pattern` spans (0 if the regex parser cannot tell)."""
+    try:  # the stdlib's own regex parser: `re._parser` from 3.11, `sre_parse` before
+        parser = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - Python 3.10
+        parser = importlib.import_module("sre_parse")
+    try:
+        return int(parser.parse(pattern.pattern, pattern.flags).getwidth()[0])
+    except Exception:  # a private API: if it ever changes, search all base64
+        return 0
 
 
 def _windows(starts: list[int], size: int) -> Iterator[tuple[int, int]]:

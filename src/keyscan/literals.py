@@ -25,42 +25,46 @@ class LiteralIndex:
     def anchors(self) -> tuple[bytes, ...]:
         return tuple(anchor for anchor, _ in self._plan)
 
-    def find(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        """(start, needle) for each occurrence, each once; not sorted."""
+    def find(self, data: bytes, low: int = 0, high: int | None = None
+             ) -> Iterator[tuple[int, bytes]]:
+        """(start, needle) for each occurrence inside data[low:high], each once; not sorted."""
+        high = len(data) if high is None else high
         for anchor, covered in self._plan:
             seen: set[tuple[int, bytes]] = set()
-            at = data.find(anchor)
+            at = data.find(anchor, low, high)
             hits = 0
             while at != -1:
                 hits += 1
                 if hits > DENSE and len(covered) > 1:
                     # Text full of the anchor ("post" in a blogging app): one C-speed pass
                     # per needle beats checking every needle at every hit in Python.
-                    yield from _each_needle(data, covered, at, seen)
+                    yield from _each_needle(data, covered, at, seen, low, high)
                     break
                 for needle, offset in covered:
                     start = at - offset
                     found = (start, needle)
-                    if start >= 0 and data.startswith(needle, start) and found not in seen:
+                    if (start >= low and data.startswith(needle, start, high)
+                            and found not in seen):
                         seen.add(found)
                         yield found
-                at = data.find(anchor, at + 1)
+                at = data.find(anchor, at + 1, high)
 
     def contains_any(self, data: bytes) -> bool:
         return any(True for _ in self.find(data))
 
 
 def _each_needle(
-    data: bytes, covered: list[tuple[bytes, int]], at: int, seen: set[tuple[int, bytes]]
+    data: bytes, covered: list[tuple[bytes, int]], at: int, seen: set[tuple[int, bytes]],
+    low: int, high: int,
 ) -> Iterator[tuple[int, bytes]]:
-    """Every occurrence of the covered needles from the anchor hit at `at` on."""
+    """Every occurrence of the covered needles inside [low, high) from the anchor hit at `at` on."""
     for needle, offset in covered:
-        start = data.find(needle, max(0, at - offset))
+        start = data.find(needle, max(low, at - offset), high)
         while start != -1:
             if (start, needle) not in seen:
                 seen.add((start, needle))
                 yield start, needle
-            start = data.find(needle, start + 1)
+            start = data.find(needle, start + 1, high)
 
 
 def _choose_anchors(

@@ -71,23 +71,25 @@ def tokens(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
 
 def read_walk(
     stream: IO[bytes], keep: Callable[[str, str], bool]
-) -> Iterator[tuple[Header, list[list[Change]]]]:
+) -> Iterator[tuple[Header | None, list[list[Change]]]]:
     """Per commit: its header and its per-parent diffs, holding only changes that
-    `keep(old_blob, new_blob)` accepts (both ids as git prints them)."""
+    `keep(old_blob, new_blob)` accepts (both ids as git prints them). The header is
+    None when no change was kept: most commits of a long history, not worth decoding."""
     toks = tokens(stream)
-    header: Header | None = None
+    raw: tuple[bytes, ...] = ()  # the current commit's header tokens, undecoded
     diffs: list[list[Change]] = []
     for tok in toks:
         tok = tok.lstrip(b"\n")
         if tok.startswith(b"\x01"):
-            sha, _, parents = tok[1:].decode("ascii").partition(" ")
-            fields = [next(toks).decode("utf-8", "replace") for _ in range(4)]
-            if header is None or header.sha != sha:
-                if header is not None:
-                    yield header, diffs
-                header = Header(sha, tuple(parents.split()), int(fields[0]), *fields[1:])
+            if not raw or raw[0] != tok:  # git repeats the header for each parent's diff
+                if raw:
+                    yield _header(raw, diffs), diffs
+                raw = (tok, next(toks), next(toks), next(toks), next(toks))
                 diffs = []
-            diffs.append([])  # git repeats the header for each parent's diff
+            else:
+                for _ in range(4):
+                    next(toks)
+            diffs.append([])
         elif tok.startswith(b":"):
             path = next(toks)
             old_mode, new_mode, old, new, status = tok[1:].decode("ascii").split(" ")
@@ -100,8 +102,16 @@ def read_walk(
                         new_blob=None if is_zero(new) or new_mode == GITLINK_MODE else new,
                     )
                 )
-    if header is not None:
-        yield header, diffs
+    if raw:
+        yield _header(raw, diffs), diffs
+
+
+def _header(raw: tuple[bytes, ...], diffs: list[list[Change]]) -> Header | None:
+    if not any(diffs):
+        return None
+    sha, _, parents = raw[0][1:].decode("ascii").partition(" ")
+    name, email, date = (field.decode("utf-8", "replace") for field in raw[2:])
+    return Header(sha, tuple(parents.split()), int(raw[1]), name, email, date)
 
 
 class Introductions:

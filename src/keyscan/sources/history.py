@@ -22,6 +22,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from keyscan.engine import Engine
 
 Warn = Callable[[str], None]
+RENAME_THREADS = 4  # git diff-tree processes at once: each is mostly start-up
 _OID = re.compile(r"^\^?[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -161,24 +163,39 @@ class _Known:
 def _attribute(repo: git.GitRepo, engine: Engine, spool: IO[bytes], known: _Known,
                stats: Stats) -> list[Finding]:
     suspects = set(known.found)
-    renames: dict[tuple[str, str], dict[str, str]] = {}
-
-    def rename_source(parent: str, commit: str, path: str) -> str | None:
-        if (parent, commit) not in renames:
-            out = git.run(repo, "diff-tree", "-r", "-z", "-M", "--no-abbrev", parent, commit)
-            renames[(parent, commit)] = parse_renames(out)
-        return renames[(parent, commit)].get(path)
-
-    intros = Introductions(known, rename_source)
 
     def keep(old: str, new: str) -> bool:
         return new in suspects or old in suspects
 
+    touching = []  # the commits that change a suspect blob: per-finding bookkeeping
     for order, (header, diffs) in enumerate(read_walk(spool, keep)):
         stats.commits += 1
-        if any(diffs):
-            intros.add(header, order, diffs)
+        if header is not None:  # it changes a suspect blob
+            touching.append((header, order, diffs))
+    # Which renames matter depends only on the blobs' secrets, never on other renames'
+    # answers: a dry run lists them, and git answers them all at once, in parallel,
+    # instead of one process after another in the walk.
+    wanted: set[tuple[str, str]] = set()
+    dry = Introductions(known, lambda parent, commit, _: wanted.add((parent, commit)))
+    for header, order, diffs in touching:
+        dry.add(header, order, diffs)
+    renames = _renames(repo, sorted(wanted))
+    intros = Introductions(known, lambda parent, commit, path: renames[parent, commit].get(path))
+    for header, order, diffs in touching:
+        intros.add(header, order, diffs)
     return _findings(repo, engine, intros.first)
+
+
+def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]]
+             ) -> dict[tuple[str, str], dict[str, str]]:
+    """(parent, commit) -> new path -> source blob, for the renames between them."""
+    def diff(pair: tuple[str, str]) -> dict[str, str]:
+        return parse_renames(git.run(repo, "diff-tree", "-r", "-z", "-M", "--no-abbrev", *pair))
+
+    if len(pairs) < 2:
+        return {pair: diff(pair) for pair in pairs}
+    with ThreadPoolExecutor(max_workers=RENAME_THREADS) as pool:  # git runs; threads wait
+        return dict(zip(pairs, pool.map(diff, pairs), strict=True))
 
 
 def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str], Introduction]
