@@ -153,7 +153,10 @@ def test_text_puts_live_keys_first_and_says_what_to_do() -> None:
 @pytest.mark.parametrize(
     ("mode", "advice"),
     [
-        ("staged", "git restore --staged <path>"),
+        (
+            "staged",
+            "git restore --staged config/settings.py deploy/secret.yaml 'docs/set up, part 2.md'",
+        ),
         ("pre-push", "rewrite the commits before pushing"),
         ("scan", "revoke it where shown above"),
     ],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 from pathlib import Path
 
@@ -56,3 +57,22 @@ def test_yaml_errors_are_not_swallowed(cache: Path, tmp_path: Path) -> None:
     rule.write_text("rules: [\n", encoding="utf-8")
     with pytest.raises(yaml.YAMLError):
         rules_cache.load_yaml_files([rule])
+
+
+def test_entry_of_other_contents_under_the_same_name_misses(cache: Path, tmp_path: Path) -> None:
+    # Entries are named by a CRC-32, which an edit can keep: what a hit must match is the
+    # whole key stored in the entry. Simulate that collision by giving the edited file's
+    # entry name the old contents' entry.
+    rule = tmp_path / "vendor.yaml"
+    rule.write_text("rules:\n  - id: one\n", encoding="utf-8")
+    rules_cache.load_yaml_files([rule])
+    [old_entry] = cache.glob("rules-*.marshal")
+    old_bytes = old_entry.read_bytes()
+    old_entry.unlink()
+    rule.write_text("rules:\n  - id: two\n", encoding="utf-8")  # same size
+    rules_cache.load_yaml_files([rule])
+    [new_entry] = cache.glob("rules-*.marshal")
+    new_entry.write_bytes(old_bytes)
+
+    assert rules_cache.load_yaml_files([rule]) == [{"rules": [{"id": "two"}]}]
+    assert marshal.loads(new_entry.read_bytes())[1] == [{"rules": [{"id": "two"}]}]  # rewritten

@@ -27,13 +27,16 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from keyscan.errors import KeyscanError
 from keyscan.model import SEVERITIES, Rule, Vendor
 
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.abc import Traversable
+    from typing import Any
 
 # Verifier modules that exist; a rule may name only one of these in `verify:`.
 VERIFIERS = ("posteverywhere", "repeatposts", "powerpost", "autoposting")
@@ -90,12 +93,15 @@ def _rules_folder() -> Traversable:
 
     Installed from the wheel on a file system, that is the folder next to this module:
     exactly what `importlib.resources.files` returns there, without the ~5 ms its import
-    costs every hook run. Anything else (a zip import) goes through importlib.resources;
-    a source checkout (editable install) has them at `<repo>/rules`.
+    costs every hook run. A source checkout (editable install) has them at `<repo>/rules`,
+    also found without importlib.resources (which would import typing, ~3 ms). Anything
+    else (a zip import) goes through importlib.resources.
     """
-    beside = Path(__file__).resolve().parent / "rules"
-    if beside.is_dir():
-        return beside
+    package = Path(__file__).resolve().parent
+    if (package / "rules").is_dir():
+        return package / "rules"
+    if package.is_dir():  # a package folder without them: importlib.resources would say the same
+        return package.parents[1] / "rules"
     from importlib import resources
 
     packaged = resources.files("keyscan") / "rules"

@@ -7,14 +7,15 @@ import re
 from keyscan.model import Finding, Report, Verification
 
 # control characters (a file name can hold ESC sequences that rewrite a terminal) and the
-# surrogates that stand for undecodable bytes of a path
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
-_SURROGATE = re.compile("[\udc80-\udcff]")
+# surrogates that stand for undecodable bytes of a path. Patterns, not compiled regexes:
+# `re` compiles and caches them on first use, so the hook does not pay ~0.3 ms at import.
+_UNPRINTABLE = "[\x00-\x1f\x7f-\x9f\udc80-\udcff]"
+_SURROGATE = "[\udc80-\udcff]"
 
 
 def printable(text: str) -> str:
     """`text` safe to show a person: each control character or raw byte as `\\xNN`."""
-    return _UNPRINTABLE.sub(_escape, text)
+    return re.sub(_UNPRINTABLE, _escape, text)
 
 
 def printable_lines(text: str) -> str:
@@ -24,7 +25,7 @@ def printable_lines(text: str) -> str:
 
 def json_safe(text: str) -> str:
     """JSON text with undecodable path bytes as `\\udcNN` escapes, so it stays valid UTF-8."""
-    return _SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+    return re.sub(_SURROGATE, lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def _escape(match: re.Match[str]) -> str:

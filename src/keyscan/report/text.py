@@ -57,10 +57,11 @@ def _next_steps(report: Report) -> str:
 def _fix_steps(report: Report) -> list[str]:
     live = sum(1 for f in report.findings if is_live(f))
     if report.mode == "staged":
+        paths = " ".join(_shell_quoted(sorted({f.path for f in report.findings})))
         return [
-            "Not committed yet: remove the key from the commit "
-            "(git restore --staged <path>, or amend if it is already in HEAD), "
-            "and load it from the environment or a secret store instead.",
+            f"Not committed yet: take the key out and stage the file again (git add {paths}), "
+            f"or unstage it (git restore --staged {paths}); load the key from the "
+            "environment or a secret store instead.",
             "If the key was ever pushed or shared, revoke it where shown above.",
         ]
     if report.mode == "pre-push":
@@ -93,3 +94,9 @@ def _false_positive_steps(mode: str) -> list[str]:
         f"'keyscan {source} --format json --output baseline.json' and "
         "'--baseline baseline.json'.",
     ]
+
+
+def _shell_quoted(paths: list[str]) -> list[str]:
+    import shlex  # only for the staged advice
+
+    return [shlex.quote(path) for path in paths]

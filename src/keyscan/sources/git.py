@@ -20,13 +20,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO
 
 from keyscan.errors import KeyscanError
 
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO
+
 ZERO_OID = "0" * 40  # git's "no object" id (sha1 repositories)
 GITLINK_MODE = "160000"  # a submodule entry: a commit id, not a blob
-_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)", re.IGNORECASE)
+# A pattern, not a compiled regex: `re` compiles and caches it on first use, so the hook
+# does not pay ~0.3 ms at import for what `keyscan staged` never uses.
+_URL = r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)"
 
 
 def is_zero(oid: str) -> bool:
@@ -36,7 +43,7 @@ def is_zero(oid: str) -> bool:
 
 def is_url(text: str) -> bool:
     """`https://…`, `file://…`, `ssh://…` or scp-like `git@host:path`."""
-    return bool(_URL.match(text))
+    return bool(re.match(_URL, text, re.IGNORECASE))
 
 
 @dataclass(frozen=True, slots=True)
