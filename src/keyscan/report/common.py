@@ -46,6 +46,18 @@ def revoke_text(report: Report, vendor: str) -> str:
     return f"in {vendor_name(report, vendor)}'s dashboard, where its API keys are managed"
 
 
+def finding_message(report: Report, finding: Finding) -> str:
+    """One finding as a sentence, for annotations and SARIF results (redacted by default)."""
+    key = finding.redacted(report.show_secrets)
+    encoded = f" ({finding.encoding}-encoded)" if finding.encoding else ""
+    message = f"{vendor_name(report, finding.vendor)} API key {key}{encoded} ({finding.rule_id})."
+    if finding.commit is not None:
+        message += f" Introduced in {finding.commit.sha[:10]} by {finding.commit.author_name}."
+    if finding.verification is not None:
+        message += f" Verification: {verification_text(finding.verification)}."
+    return message + f" Revoke it: {revoke_text(report, finding.vendor)}."
+
+
 def is_live(finding: Finding) -> bool:
     return finding.verification is not None and finding.verification.status == "live"
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from keyscan.model import Finding, Report
 from keyscan.report.common import (
+    finding_message,
     printable,
-    revoke_text,
     summary_line,
     vendor_name,
-    verification_text,
 )
 
 _COMMAND = {"critical": "error", "high": "error", "medium": "warning", "low": "notice"}
@@ -30,14 +29,7 @@ def render(report: Report) -> str:
 
 def _annotation(report: Report, finding: Finding) -> str:
     name = vendor_name(report, finding.vendor)
-    key = finding.redacted(report.show_secrets)
-    encoded = f" ({finding.encoding}-encoded)" if finding.encoding else ""
-    message = f"{name} API key {key}{encoded} ({finding.rule_id})."
-    if finding.commit is not None:
-        message += f" Introduced in {finding.commit.sha[:10]} by {finding.commit.author_name}."
-    if finding.verification is not None:
-        message += f" Verification: {verification_text(finding.verification)}."
-    message += f" Revoke it: {revoke_text(report, finding.vendor)}."
+    message = finding_message(report, finding)
     properties = {
         "file": finding.path,
         "line": str(finding.line),

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from keyscan.model import SEVERITIES, Finding, Report, Rule
-from keyscan.report.common import json_safe, revoke_text, vendor_name, verification_text
+from keyscan.report.common import finding_message, json_safe, revoke_text, vendor_name
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/keyscan/"
@@ -137,12 +137,7 @@ def _properties(severity: str, vendor: str) -> dict[str, Any]:
 
 
 def _result(report: Report, finding: Finding, rule_index: int) -> dict[str, Any]:
-    name = vendor_name(report, finding.vendor)
-    key = finding.redacted(report.show_secrets)
-    encoded = f" ({finding.encoding}-encoded)" if finding.encoding else ""
-    message = f"{name} API key {key}{encoded}. Revoke it: {revoke_text(report, finding.vendor)}."
-    if finding.verification is not None:
-        message += f" Verification: {verification_text(finding.verification)}."
+    message = finding_message(report, finding)
     result: dict[str, Any] = {
         "ruleId": finding.rule_id,
         "ruleIndex": rule_index,
