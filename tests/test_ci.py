@@ -368,6 +368,20 @@ def test_shallow_checkout_is_fetched(tmp_path: Path, rng: random.Random) -> None
     result.assert_no_secret(*keys)
 
 
+def test_a_range_end_is_never_an_option_to_git_fetch(tmp_path: Path, rng: random.Random) -> None:
+    # A shallow clone with a remote: keyscan fetches the ends of --range it lacks. An end
+    # such as `--upload-pack=CMD` must be refused, not handed to `git fetch` to run.
+    clone, _, _, _ = shallow_clone(tmp_path, rng)
+    marker = tmp_path / "ran"
+    evil = "HEAD..--upload-pack=touch${IFS}" + f"{marker};git-upload-pack"  # one word
+
+    result = run_ci(tmp_path, clone, "--range", evil, event="push", payload={})
+
+    assert result.code == 2
+    assert len(result.err.splitlines()) == 1 and "looks like an option" in result.err
+    assert not marker.exists()
+
+
 @pytest.mark.parametrize("event", ["push", "workflow_dispatch"])
 def test_shallow_checkout_without_remote_is_exit_2(
     tmp_path: Path, rng: random.Random, event: str

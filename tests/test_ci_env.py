@@ -47,6 +47,8 @@ def test_new_branch_push_names_the_branch_and_default() -> None:
 
 
 def test_deleted_branch_scans_nothing() -> None:
+    sha256_zero = "0" * 64  # a SHA-256 repository's "no commit"
+    assert github_plan("push", {"before": BASE, "after": sha256_zero}, None).scope == "nothing"
     assert github_plan("push", {"before": BASE, "after": ZERO, "deleted": True}, None).scope == (
         "nothing")
 

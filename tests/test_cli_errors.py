@@ -172,3 +172,13 @@ def test_json_report_of_a_real_scan_is_a_baseline(
     summary = json.loads(again.stdout)["summary"]
     assert summary["findings"] == 0
     assert summary["suppressed"] == {"baseline": len(keys)}
+
+
+@pytest.mark.parametrize("command", ["scan", "git", "verify-key"])
+def test_a_key_pasted_as_an_option_value_is_not_repeated(tmp_path: Path, command: str) -> None:
+    secret = all_keys(random.Random(11))["pe" + "_live_"]
+    done = keyscan(command, "--format", secret, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("keyscan: error: invalid value for '--format': expected one of")
+    assert done.stderr.count("\n") == 1
+    assert secret not in done.stderr and secret[-12:] not in done.stderr

@@ -319,3 +319,13 @@ def test_keyscan_yaml_at_the_top_level_applies_from_a_subfolder(
     repo.write(".keyscan.yaml", "allow:\n  paths: ['fixtures/**']\n")
     sha = repo.commit()
     assert scan_json(repo.path / "src").where() == [(sha, "src/real.env", 1, 3)]
+
+
+def test_a_failed_clone_never_shows_the_urls_credentials(tmp_path: Path) -> None:
+    token = "tok" + "en" + "4f3a9c"  # a stand-in for a personal access token
+    # Port 9 on loopback: refused at once, and no request leaves the machine.
+    result = keyscan("git", f"http://someone:{token}@127.0.0.1:9/org/repo.git", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert result.err.startswith("keyscan: error: could not clone http://127.0.0.1:9/org/repo.git")
+    assert token not in result.err

@@ -101,7 +101,9 @@ def test_unknown_revision_is_exit_2_naming_it(history: tuple[Repo, dict[str, str
 
 
 @pytest.mark.parametrize("args", [["--range=--output=x"], ["--range", "--all"],
-                                  ["--range", "main --not feature"]])
+                                  ["--range", "main --not feature"],
+                                  ["--range", "main..--output=x"], ["--range", "^--output=x"],
+                                  ["--range", "--output=x...main"]])
 def test_a_range_that_looks_like_an_option_is_refused(history: tuple[Repo, dict[str, str]],
                                                       args: list[str]) -> None:
     repo, _ = history

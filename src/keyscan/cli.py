@@ -91,8 +91,9 @@ def main(argv: list[str] | None = None) -> None:
         code = cli.main(args=argv, prog_name="keyscan", standalone_mode=False)
     except KeyscanError as error:
         _fail(str(error))
-    except click.exceptions.NoSuchOption as error:
-        _fail(f"{error.format_message()} (see 'keyscan {_command(error)}--help')")
+    except click.BadParameter as error:
+        # Not click's message: it repeats the value, and a value can be a pasted key.
+        _fail(f"{_bad_value(error)} (see 'keyscan {_command(error)}--help')")
     except click.UsageError as error:
         _fail(f"{error.format_message()} (see 'keyscan {_command(error)}--help')")
     except click.exceptions.Abort:
@@ -104,6 +105,19 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(ExitCode.ERROR)
     sys.exit(int(code) if isinstance(code, int) else ExitCode.CLEAN)
+
+
+def _bad_value(error: click.BadParameter) -> str:
+    """click's message, except that a long value for a choice is not repeated (a pasted key)."""
+    param = error.param
+    if param is None or error.ctx is None or not isinstance(param.type, click.Choice):
+        return error.format_message()
+    import re
+
+    short = re.match(r"'(.{1,16})' is not", error.message)  # click: "'xml' is not one of …"
+    shown = f" {short.group(1)!r}" if short else ""
+    choices = ", ".join(map(str, param.type.choices))
+    return f"invalid value{shown} for {param.get_error_hint(error.ctx)}: expected one of {choices}"
 
 
 def _command(error: click.UsageError) -> str:

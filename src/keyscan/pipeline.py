@@ -28,7 +28,9 @@ FORMATS = ("text", "json", "sarif", "github")
 
 def warn(message: str) -> None:
     """One warning line on stderr. Never pass a whole secret."""
-    print(f"keyscan: warning: {message}", file=sys.stderr)
+    from keyscan.report.common import printable  # file names may hold control characters
+
+    print(f"keyscan: warning: {printable(message)}", file=sys.stderr)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keyscan.errors import KeyscanError
+from keyscan.sources.git import is_zero
 
 ZERO = "0" * 40  # GitHub's id for "no commit" (a created or deleted ref)
 HISTORY_EVENTS = ("workflow_dispatch", "schedule")
@@ -111,7 +112,7 @@ def _push_plan(payload: Mapping[str, Any], sha: str | None) -> Plan:
     before = _sha(payload, "before")
     ref_value = payload.get("ref")
     ref = ref_value if isinstance(ref_value, str) else ""
-    if after == ZERO or payload.get("deleted") is True:
+    if (after and is_zero(after)) or payload.get("deleted") is True:
         return Plan(scope="nothing", describe=f"nothing: the push deleted {ref or 'a ref'}")
     if not after:
         return _history("push")
@@ -124,7 +125,7 @@ def _push_plan(payload: Mapping[str, Any], sha: str | None) -> Plan:
         branch=branch,
         default_branch=default if isinstance(default, str) and default else None,
     )
-    if before and before != ZERO:
+    if before and not is_zero(before):
         pushed = _range(after, before, f"the commits pushed to {ref or 'the branch'}")
         return replace(pushed, branch=new_ref.branch, default_branch=new_ref.default_branch)
     return new_ref

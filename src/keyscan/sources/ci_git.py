@@ -89,14 +89,14 @@ def _fetch(repo: git.GitRepo, remote: str, plan: Plan, warn: Warn) -> None:
     """Best effort: unshallow, then the missing commits, then the remote's branches."""
     if git.is_shallow(repo):
         warn(f"the checkout is shallow: fetching the full history from {remote}")
-        git.try_fetch(repo, "--no-tags", "--prune", "--unshallow", remote)
+        git.try_fetch(repo, ("--no-tags", "--prune", "--unshallow"), remote)
     for rev in _needed(plan):
         if not _has_commit(repo, rev):
-            git.try_fetch(repo, "--no-tags", remote, rev)
+            git.try_fetch(repo, ("--no-tags",), remote, rev)
     if plan.scope == "new-ref":
         # Every branch, not just the default: a branch forked from another one
         # introduces only what no branch had. (A depth-1 checkout tracks one branch.)
-        git.try_fetch(repo, "--no-tags", remote, f"+refs/heads/*:refs/remotes/{remote}/*")
+        git.try_fetch(repo, ("--no-tags",), remote, f"+refs/heads/*:refs/remotes/{remote}/*")
 
 
 def _shallow_cut(repo: git.GitRepo, plan: Plan) -> str | None:
@@ -107,7 +107,7 @@ def _shallow_cut(repo: git.GitRepo, plan: Plan) -> str | None:
         return sorted(cuts)[0] if cuts else None
     if not revs or not cuts:
         return None
-    listed = git.run(repo, "rev-list", *revs, "--").decode("ascii").split()
+    listed = git.run(repo, "rev-list", "--end-of-options", *revs, "--").decode("ascii").split()
     return next((sha for sha in listed if sha in cuts), None)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -190,6 +190,9 @@ def iter_blobs(repo: GitRepo, oids: Iterable[str]) -> Iterator[tuple[str, bytes]
     `--buffer`: git writes full buffers, not one flush per object (fewer wake-ups for
     both sides); fine here, as nothing waits for an answer before asking the next.
     """
+    oids = list(oids)
+    if not oids:
+        return  # nothing to read: no git process (a hook run that only deletes files)
     proc = popen(repo, "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE)
     feeder = threading.Thread(target=_feed, args=(proc.stdin, oids), daemon=True)
     feeder.start()
@@ -237,8 +240,22 @@ def clone_mirror(url: str, dest: Path, progress: bool) -> GitRepo:
         raise KeyscanError("git is not installed or not on PATH") from None
     if done.returncode != 0:
         reason = first_line(done.stderr or b"") if not progress else "see git's message above"
-        raise KeyscanError(f"could not clone {url}: {reason}")
+        shown, credentials = _without_credentials(url)
+        if credentials:
+            reason = reason.replace(credentials, "…")
+        raise KeyscanError(f"could not clone {shown}: {reason}")
     return GitRepo(git_dir=dest.resolve(), work_tree=None)
+
+
+def _without_credentials(url: str) -> tuple[str, str]:
+    """(`url` without its `user:token@` part, that part): a token must not reach a CI log."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url, ""
+    credentials, _, host = parts.netloc.rpartition("@")
+    return parts._replace(netloc=host).geturl(), credentials
 
 
 def first_line(err: bytes) -> str:
@@ -310,13 +327,18 @@ def shallow_commits(repo: GitRepo) -> set[str]:
         return set()
 
 
-def try_fetch(repo: GitRepo, *args: str) -> bool:
-    """`git fetch ARGS`, never prompting for credentials; False if it failed."""
+def try_fetch(repo: GitRepo, options: Sequence[str], remote: str, *refspecs: str) -> bool:
+    """`git fetch OPTIONS REMOTE REFSPECS`, never prompting for credentials; False if it failed.
+
+    Only `options` are read as options: `--end-of-options` keeps a remote or refspec
+    that came from a CI payload or `--range` from ever being one (`--upload-pack=…`).
+    """
     import os
 
     env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    argv = command(repo, "fetch", "--quiet", *options, "--end-of-options", remote, *refspecs)
     try:
-        done = subprocess.run(command(repo, "fetch", "--quiet", *args), env=env,
+        done = subprocess.run(argv, env=env,
                               stdin=subprocess.DEVNULL, capture_output=True)
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None

@@ -94,12 +94,23 @@ def parse_range(text: str) -> list[str]:
     if not revs:
         raise KeyscanError(f"bad revision range '{text}': it is empty")
     for rev in revs:
-        if rev.startswith("-"):
-            raise KeyscanError(
-                f"bad revision range '{text}': '{rev}' looks like an option; "
-                "give revisions such as main..feature"
-            )
+        for part in _parts(rev):
+            if part.startswith("-"):
+                raise KeyscanError(
+                    f"bad revision range '{text}': '{part}' looks like an option; "
+                    "give revisions such as main..feature"
+                )
     return revs
+
+
+def _parts(rev: str) -> list[str]:
+    """The revision names in `^A`, `A..B`, `A...B`, `A^!`: each is checked on its own."""
+    body = rev[1:] if rev.startswith("^") else rev
+    body = body[:-2] if body.endswith(("^!", "^@")) else body
+    for op in ("...", ".."):
+        if op in body:
+            return body.split(op, 1)
+    return [body]
 
 
 def resolve_revisions(repo: git.GitRepo, revs: Sequence[str]) -> list[str]:
