@@ -329,3 +329,12 @@ def test_a_failed_clone_never_shows_the_urls_credentials(tmp_path: Path) -> None
     assert result.err.count("\n") == 1
     assert result.err.startswith("keyscan: error: could not clone http://127.0.0.1:9/org/repo.git")
     assert token not in result.err
+
+
+def test_a_bad_option_fails_before_a_url_is_cloned(tmp_path: Path) -> None:
+    # The clone would fail too (port 9 refuses): the baseline error shows it was never tried.
+    missing = tmp_path / "missing.json"
+    result = keyscan("git", "--baseline", str(missing), "http://127.0.0.1:9/r.git", cwd=tmp_path)
+    assert result.code == 2
+    assert result.err.count("\n") == 1
+    assert str(missing) in result.err and "could not clone" not in result.err

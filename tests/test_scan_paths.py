@@ -219,6 +219,10 @@ def test_progress_shows_only_on_a_terminal_after_a_moment(
     with progress.Progress("keyscan: scanning", slow) as shown:
         shown.advance(files=3, bytes=2_000_000)
     assert slow.getvalue() == "\rkeyscan: scanning: 3 files, 2.0 MB\x1b[K\r\x1b[K"
+    totals = Terminal()  # the history scan reports running totals, in blobs
+    with progress.Progress("keyscan git", totals, unit="blobs") as shown:
+        shown.update(7, 3_000_000)
+    assert totals.getvalue() == "\rkeyscan git: 7 blobs, 3.0 MB\x1b[K\r\x1b[K"
 
 
 def test_a_pipe_named_on_the_command_line_is_read(tmp_path: Path, key: str) -> None:

@@ -18,8 +18,9 @@ INTERVAL = 0.1  # seconds between redraws
 class Progress:
     """`advance()` as work completes, `close()` (or `with`) to clear the line."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None, unit: str = "files") -> None:
         self._label = label
+        self._unit = unit
         self._stream = stream if stream is not None else sys.stderr
         self._enabled = self._stream.isatty()
         self._started = time.monotonic()
@@ -29,8 +30,12 @@ class Progress:
         self.bytes = 0
 
     def advance(self, files: int = 0, bytes: int = 0) -> None:
-        self.files += files
-        self.bytes += bytes
+        self.update(self.files + files, self.bytes + bytes)
+
+    def update(self, files: int, bytes: int) -> None:
+        """Totals so far (for sources that count for themselves)."""
+        self.files = files
+        self.bytes = bytes
         if not self._enabled:
             return
         now = time.monotonic()
@@ -38,7 +43,8 @@ class Progress:
             self._drawn_at = now
             self._shown = True
             megabytes = self.bytes / 1e6
-            self._stream.write(f"\r{self._label}: {self.files} files, {megabytes:.1f} MB\x1b[K")
+            line = f"{self._label}: {self.files} {self._unit}, {megabytes:.1f} MB"
+            self._stream.write(f"\r{line}\x1b[K")
             self._stream.flush()
 
     def close(self) -> None:
