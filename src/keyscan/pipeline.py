@@ -19,6 +19,7 @@ from keyscan.model import Finding, Report, Stats
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from keyscan.config import Config
     from keyscan.engine import Engine
     from keyscan.filters.allowlist import Allowlist
     from keyscan.rules import RuleSet
@@ -63,20 +64,12 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
     `root` is where `.keyscan.yaml` is looked for when `--config` is not given
     (the scanned folder or the repository's top level); None looks nowhere.
     """
-    from keyscan.config import load_config
     from keyscan.engine import Engine
     from keyscan.filters.allowlist import Allowlist
     from keyscan.report import check_output
-    from keyscan.rules import load_builtin
 
     check_output(options.output)  # a bad --output fails now, not after a long scan
-    if options.config is not None:
-        config = load_config(options.config, explicit=True)
-    elif root is not None:
-        config = load_config(root / ".keyscan.yaml", explicit=False)
-    else:
-        config = load_config(None, explicit=False)
-    ruleset = load_builtin().extended(config.rules).without(config.disable)
+    config, ruleset = active_rules(options.config, root)
     baseline: frozenset[str] = frozenset()
     if options.baseline:
         from keyscan.filters.baseline import load_baseline  # json: only when asked for
@@ -94,6 +87,18 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
         allowlist=Allowlist(config),
         baseline=baseline,
     )
+
+
+def active_rules(config_file: Path | None, root: Path | None) -> tuple[Config, RuleSet]:
+    """The config (`--config`, else `.keyscan.yaml` at `root`) and the rules it makes active."""
+    from keyscan.config import load_config
+    from keyscan.rules import load_builtin
+
+    if config_file is not None:
+        config = load_config(config_file, explicit=True)
+    else:
+        config = load_config(root / ".keyscan.yaml" if root else None, explicit=False)
+    return config, load_builtin().extended(config.rules).without(config.disable)
 
 
 def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:

@@ -20,14 +20,9 @@ def command(ctx: click.Context, config: Path | None) -> ExitCode | None:
     """List the active rules: the built-in ones, plus the config's, minus those it disables."""
     if ctx.invoked_subcommand is not None:
         return None
-    from keyscan.config import load_config
-    from keyscan.rules import load_builtin
+    from keyscan.pipeline import active_rules
 
-    if config is not None:
-        settings = load_config(config, explicit=True)
-    else:
-        settings = load_config(Path(".keyscan.yaml"), explicit=False)
-    ruleset = load_builtin().extended(settings.rules).without(settings.disable)
+    _, ruleset = active_rules(config, Path("."))
     rows = [("ID", "VENDOR", "SEVERITY", "VERIFIABLE")]
     rows += [
         (rule.id, rule.vendor, rule.severity, "yes" if rule.verify else "no")
