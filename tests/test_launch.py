@@ -16,15 +16,6 @@ from keyscan.pipeline import ScanOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = "import sys; from keyscan.launch import main; main()"
-PROBE = """
-import sys
-from keyscan.launch import main
-try:
-    main(["staged"])
-except SystemExit:
-    pass
-print(" ".join(sorted(sys.modules)), file=sys.stderr)
-"""
 
 
 def run(argv: list[str], cwd: Path) -> tuple[int, str, str]:
@@ -60,16 +51,6 @@ def test_other_arguments_go_to_click(tmp_path: Path) -> None:
     assert (code, out.lstrip()[:1]) == (0, "{")
     code, out, _ = run([sys.executable, "-c", LAUNCH, "--version"], repo.path)
     assert (code, "keyscan" in out) == (0, True)
-
-
-def test_fast_path_does_not_import_click(tmp_path: Path) -> None:
-    repo = Repo(tmp_path / "work")
-    repo.write("a.txt", "hello\n")
-    repo.git("add", "-A")
-    _, _, err = run([sys.executable, "-c", PROBE], repo.path)
-    loaded = set(err.split())
-    assert "keyscan.sources.staged" in loaded
-    assert "click" not in loaded
 
 
 def test_python_m_keyscan_staged_never_imports_click(tmp_path: Path) -> None:

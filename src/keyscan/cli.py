@@ -15,7 +15,7 @@ import click
 
 from keyscan import __version__
 from keyscan.commands import LazyGroup
-from keyscan.errors import ExitCode, KeyscanError
+from keyscan.errors import ExitCode, KeyscanError, report_error
 from keyscan.pipeline import FORMATS, ScanOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,5 +128,4 @@ def _command(error: click.UsageError) -> str:
 
 
 def _fail(message: str) -> None:
-    print(f"keyscan: error: {message}", file=sys.stderr)
-    sys.exit(ExitCode.ERROR)
+    sys.exit(report_error(message))

@@ -14,6 +14,15 @@ class ExitCode(IntEnum):
 class KeyscanError(Exception):
     """A failure the user caused: the message names the cause and the fix, on one line.
 
-    Raised anywhere; caught in exactly one place (`cli.main`), which prints it to
-    stderr and exits 2. Never put a whole secret in the message.
+    Raised anywhere; caught by the entry points (`cli.main`, and `launch` for the
+    click-free hook path), which print it with `report_error` and exit 2. Never put a
+    whole secret in the message.
     """
+
+
+def report_error(message: str) -> ExitCode:
+    """The one stderr line every failure a user can fix gets; the exit code to return."""
+    import sys
+
+    print(f"keyscan: error: {message}", file=sys.stderr)
+    return ExitCode.ERROR

@@ -46,17 +46,15 @@ def run_staged(repo: str | None, options: ScanOptions) -> ExitCode:
 
 
 def _staged_without_click() -> int:
-    from keyscan.errors import ExitCode, KeyscanError
+    from keyscan.errors import ExitCode, KeyscanError, report_error
     from keyscan.pipeline import ScanOptions
 
-    # Mirrors cli.main: one stderr line and exit 2 for what the user can fix.
+    # The same mapping as cli.main: one stderr line and exit 2 for what the user can fix.
     try:
         return int(run_staged(None, ScanOptions()))  # click's defaults for every option
     except KeyscanError as error:
-        message = str(error)
+        return int(report_error(str(error)))
     except KeyboardInterrupt:
-        message = "interrupted"
+        return int(report_error("interrupted"))
     except BrokenPipeError:
         return int(ExitCode.ERROR)
-    print(f"keyscan: error: {message}", file=sys.stderr)
-    return int(ExitCode.ERROR)

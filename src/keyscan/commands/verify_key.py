@@ -45,6 +45,7 @@ def command(refused: tuple[str, ...], vendor_id: str | None, format_: str) -> in
     """
     if refused:
         raise KeyscanError(ARGV_REFUSED)
+    from keyscan.pipeline import warn
     from keyscan.rules import load_builtin
     from keyscan.verify import check_environment, verify_findings
 
@@ -53,10 +54,7 @@ def command(refused: tuple[str, ...], vendor_id: str | None, format_: str) -> in
     secret = _read_key()
     ruleset = load_builtin()
     finding = _finding_for(secret, ruleset, vendor_id)
-    messages: list[str] = []
-    [checked] = verify_findings([finding], ruleset, warn=messages.append)
-    for message in messages:
-        print(f"keyscan: warning: {message}", file=sys.stderr)
+    [checked] = verify_findings([finding], ruleset, warn=warn)
     _print(checked, ruleset, format_)
     status = checked.verification.status if checked.verification else "unknown"
     return EXIT.get(status, 2)
