@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import replace
 from pathlib import Path
 
 import jsonschema
@@ -63,7 +62,7 @@ def test_no_whole_secret_unless_show_secrets(case: str, fmt: str) -> None:
     for key in KEYS.values():
         assert key not in text
         assert key[8:] not in text  # nor the random body
-    shown = replace(redacted, show_secrets=True)
+    shown = redacted.replace(show_secrets=True)
     # the same report with each redacted key swapped for the whole key, nothing else
     expected = text
     for finding in redacted.findings:
@@ -124,7 +123,7 @@ def test_sarif_has_what_github_code_scanning_reads() -> None:
 
 def test_sarif_fingerprint_survives_a_moved_line() -> None:
     finding = scan_findings()[0]
-    moved = replace(finding, line=finding.line + 30, column=1)
+    moved = finding.replace(line=finding.line + 30, column=1)
 
     def fingerprints(f: Finding) -> dict[str, str]:
         log = json.loads(render(report((f,)), "sarif"))
@@ -132,13 +131,13 @@ def test_sarif_fingerprint_survives_a_moved_line() -> None:
         return result
 
     assert fingerprints(finding) == fingerprints(moved)
-    assert fingerprints(finding) != fingerprints(replace(finding, path="other.py"))
+    assert fingerprints(finding) != fingerprints(finding.replace(path="other.py"))
 
 
 def test_github_escapes_properties_and_message() -> None:
     assert escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
     assert escape_property("a,b:c%\n") == "a%2Cb%3Ac%25%0A"
-    tricky = replace(scan_findings()[0], path="we,ird:name\n::error::forged")
+    tricky = scan_findings()[0].replace(path="we,ird:name\n::error::forged")
     (line, _summary) = render(report((tricky,)), "github").splitlines()
     assert line.startswith("::error file=we%2Cird%3Aname%0A%3A%3Aerror%3A%3Aforged,line=12,")
 
@@ -250,7 +249,7 @@ def test_sarif_of_the_shipped_rules_validates() -> None:
     shipped = load_builtin()
     rules = {rule.id: rule for rule in shipped.rules}
     found = tuple(f for f in scan_findings() if f.rule_id in rules)
-    sample = replace(report(found), rules=rules, vendors=shipped.vendors)
+    sample = report(found).replace(rules=rules, vendors=shipped.vendors)
     log = json.loads(render(sample, "sarif"))
     jsonschema.Draft4Validator(json.loads(SCHEMA.read_text(encoding="utf-8"))).validate(log)
     descriptors = log["runs"][0]["tool"]["driver"]["rules"]
@@ -260,7 +259,7 @@ def test_sarif_of_the_shipped_rules_validates() -> None:
 
 def test_odd_file_names_cannot_rewrite_the_terminal_or_break_json() -> None:
     odd = b"evil\x1b[2J\xff.py".decode("utf-8", "surrogateescape")  # ESC sequence, raw byte
-    sample = report((replace(scan_findings()[0], path=odd),))
+    sample = report((scan_findings()[0].replace(path=odd),))
     for fmt in ("text", "github"):
         shown = render(sample, fmt)
         assert "\x1b" not in shown and "\udcff" not in shown

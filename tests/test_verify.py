@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 
@@ -194,7 +193,7 @@ def test_a_config_rule_cannot_send_other_secrets_to_a_vendor(fake_vendor: FakeVe
         verify="powerpost",
     )
     ruleset = RuleSet(rules=(*RULESET.rules, custom), vendors={})
-    stray = replace(finding(foreign, "powerpost"), rule_id="custom-token", prefix="")
+    stray = finding(foreign, "powerpost").replace(rule_id="custom-token", prefix="")
     [out] = verify_findings([stray], ruleset, Warnings())
     assert out.verification == Verification(
         "unverifiable", None, "not shaped like PowerPost's keys; not sent"

@@ -17,30 +17,38 @@ verification (such keys fall under the general unknown-key error).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyscan.errors import KeyscanError
-from keyscan.model import Rule
+from keyscan.model import Rule, Value
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Final
 
 TOP_KEYS = ("rules", "disable", "allow")
 ALLOW_KEYS = ("paths", "regexes", "secrets")
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
 
 
-@dataclass(frozen=True)
-class Config:
-    rules: tuple[Rule, ...] = ()
-    disable: frozenset[str] = frozenset()
-    allow_paths: tuple[str, ...] = ()
-    allow_regexes: tuple[re.Pattern[str], ...] = ()
-    allow_secrets: frozenset[str] = field(default_factory=frozenset)  # lowercase hex sha256
+class Config(Value):
+    __slots__ = ("allow_paths", "allow_regexes", "allow_secrets", "disable", "rules")
+
+    def __init__(
+        self,
+        rules: tuple[Rule, ...] = (),
+        disable: frozenset[str] = frozenset(),
+        allow_paths: tuple[str, ...] = (),
+        allow_regexes: tuple[re.Pattern[str], ...] = (),
+        allow_secrets: frozenset[str] = frozenset(),
+    ) -> None:
+        self.rules: Final = rules
+        self.disable: Final = disable
+        self.allow_paths: Final = allow_paths
+        self.allow_regexes: Final = allow_regexes
+        self.allow_secrets: Final = allow_secrets  # lowercase hex sha256
 
 
 def load_config(path: Path | None, explicit: bool) -> Config:

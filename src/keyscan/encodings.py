@@ -11,7 +11,14 @@ from __future__ import annotations
 import binascii
 import re
 from base64 import b64encode
-from dataclasses import dataclass
+
+from keyscan.model import Value
+
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _RUN = re.compile(rb"[A-Za-z0-9+/]*")
@@ -39,13 +46,15 @@ def base64_forms(literal: bytes) -> list[bytes]:
     return forms
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(Value):
     """Bytes decoded from the base64 text at [offset, end) in the encoded data."""
 
-    offset: int
-    end: int
-    data: bytes
+    __slots__ = ("data", "end", "offset")
+
+    def __init__(self, offset: int, end: int, data: bytes) -> None:
+        self.offset: Final = offset
+        self.end: Final = end
+        self.data: Final = data
 
     def encoded_offset(self, position: int) -> int:
         """Where decoded byte `position` sits in the encoded data: the start of its 4-char group."""

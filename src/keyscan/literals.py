@@ -72,11 +72,12 @@ def _choose_anchors(
 ) -> list[tuple[bytes, list[tuple[bytes, int]]]]:
     """Greedy set cover: the substring shared by the most needles first (longest on ties)."""
     plan: list[tuple[bytes, list[tuple[bytes, int]]]] = []
+    substrings = {needle: _substrings(needle, min_anchor) for needle in needles}  # once
     left = list(needles)
     while left:
         counts: Counter[bytes] = Counter()
         for needle in left:
-            counts.update(_substrings(needle, min_anchor))
+            counts.update(substrings[needle])
         anchor = max(counts, key=lambda sub: (counts[sub], len(sub), sub))
         covered = [(needle, offset) for needle in left for offset in _offsets(needle, anchor)]
         plan.append((anchor, covered))

@@ -1,82 +1,199 @@
 """The values that flow through a scan: Fragment in, Finding out.
 
 sources -> engine -> filters -> verify -> report. Every stage takes and returns
-these frozen values; nothing here does I/O.
+these values; nothing here does I/O.
+
+Frozen values (`Stats` aside), but not dataclasses as elsewhere in keyscan: the
+pre-commit hook imports this module on every commit, and importing `dataclasses`
+(it imports inspect, ast, dis, tokenize: ~9 ms) and generating the hook's
+dataclasses (~0.5 ms each) took ~20 ms of its 63 ms (issue #5). So the values the
+hook uses, here and in the modules it imports, are plain classes on `Value`, which
+gives what callers used of the dataclasses: equality and hash over the fields, a
+repr, and `replace`. Fields are `Final`, so mypy rejects assigning one.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import re
+    from typing import ClassVar, Final, TypeVar
+
+    _V = TypeVar("_V", bound="Value")
 
 SEVERITIES = ("critical", "high", "medium", "low")
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Value:
+    """A frozen dataclass's behaviour over the fields: `__slots__`, which `__init__` sets."""
+
+    __slots__: tuple[str, ...] = ()
+    _fields: ClassVar[tuple[str, ...]] = ()  # in the order `__init__` takes them
+
+    def __init_subclass__(cls) -> None:
+        code = cls.__dict__["__init__"].__code__  # each value has its own, typed `__init__`
+        cls._fields = code.co_varnames[1 : code.co_argcount]
+        assert sorted(cls._fields) == sorted(cls.__slots__), f"{cls.__name__}: fields differ"
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def replace(self: _V, **changes: object) -> _V:
+        """A copy with `changes` (field name -> value), like `dataclasses.replace`."""
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(**{name: changes.get(name, getattr(self, name)) for name in self._fields})
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Value)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({shown})"
+
+
+class Commit(Value):
     """The commit a finding was introduced in (git modes only)."""
 
-    sha: str
-    author_name: str
-    author_email: str
-    date: str  # author date, ISO 8601 with offset
+    __slots__ = ("author_email", "author_name", "date", "sha")
+
+    def __init__(self, sha: str, author_name: str, author_email: str, date: str) -> None:
+        self.sha: Final = sha
+        self.author_name: Final = author_name
+        self.author_email: Final = author_email
+        self.date: Final = date  # author date, ISO 8601 with offset
 
 
-@dataclass(frozen=True, slots=True)
-class Fragment:
+class Fragment(Value):
     """Bytes to scan and where they came from."""
 
-    data: bytes
-    path: str  # as reported: normalised, '/'-separated; '-' for stdin
-    commit: Commit | None = None
+    __slots__ = ("commit", "data", "path")
+
+    def __init__(self, data: bytes, path: str, commit: Commit | None = None) -> None:
+        self.data: Final = data
+        self.path: Final = path  # as reported: normalised, '/'-separated; '-' for stdin
+        self.commit: Final = commit
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
+class Rule(Value):
     """One compiled detection rule (see rules/*.yaml)."""
 
-    id: str
-    vendor: str  # vendor id, e.g. "posteverywhere"
-    severity: str
-    pattern: re.Pattern[bytes]  # exactly one capture group: the secret
-    keywords: tuple[bytes, ...]  # lowercase literals; the regex runs only near one of them
-    prefixes: tuple[str, ...] = ()  # known literal prefixes of the secret (redaction, placeholders)
-    description: str = ""
-    verify: str | None = None  # verifier id (vendor module), or None
-    priority: int = 100  # where two rules match the same text, the higher wins
-    entropy: float = 0.0  # minimum Shannon entropy of the secret, bits per character
-    references: tuple[str, ...] = ()
-    examples: tuple[str, ...] = ()
-    negative_examples: tuple[str, ...] = ()
+    __slots__ = (
+        "description",
+        "entropy",
+        "examples",
+        "id",
+        "keywords",
+        "negative_examples",
+        "pattern",
+        "prefixes",
+        "priority",
+        "references",
+        "severity",
+        "vendor",
+        "verify",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        vendor: str,
+        severity: str,
+        pattern: re.Pattern[bytes],
+        keywords: tuple[bytes, ...],
+        prefixes: tuple[str, ...] = (),
+        description: str = "",
+        verify: str | None = None,
+        priority: int = 100,
+        entropy: float = 0.0,
+        references: tuple[str, ...] = (),
+        examples: tuple[str, ...] = (),
+        negative_examples: tuple[str, ...] = (),
+    ) -> None:
+        self.id: Final = id
+        self.vendor: Final = vendor  # vendor id, e.g. "posteverywhere"
+        self.severity: Final = severity
+        self.pattern: Final = pattern  # exactly one capture group: the secret
+        self.keywords: Final = keywords  # lowercase literals; the regex runs only near one
+        self.prefixes: Final = prefixes  # literal prefixes of the secret (redaction, placeholders)
+        self.description: Final = description
+        self.verify: Final = verify  # verifier id (vendor module), or None
+        self.priority: Final = priority  # where two rules match the same text, the higher wins
+        self.entropy: Final = entropy  # minimum Shannon entropy of the secret, bits per character
+        self.references: Final = references
+        self.examples: Final = examples
+        self.negative_examples: Final = negative_examples
 
 
-@dataclass(frozen=True, slots=True)
-class Vendor:
-    id: str
-    name: str  # display name, e.g. "PostEverywhere"
-    revoke: str  # where to revoke a key, from the vendor's docs
+class Vendor(Value):
+    __slots__ = ("id", "name", "revoke")
+
+    def __init__(self, id: str, name: str, revoke: str) -> None:
+        self.id: Final = id
+        self.name: Final = name  # display name, e.g. "PostEverywhere"
+        self.revoke: Final = revoke  # where to revoke a key, from the vendor's docs
 
 
-@dataclass(frozen=True, slots=True)
-class Verification:
-    status: str  # live | invalid | unknown | unverifiable
-    http_status: int | None = None
-    detail: str = ""
+class Verification(Value):
+    __slots__ = ("detail", "http_status", "status")
+
+    def __init__(self, status: str, http_status: int | None = None, detail: str = "") -> None:
+        self.status: Final = status  # live | invalid | unknown | unverifiable
+        self.http_status: Final = http_status
+        self.detail: Final = detail
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    rule_id: str
-    vendor: str
-    severity: str
-    secret: str  # the whole secret: render only through `redact`
-    path: str
-    line: int  # 1-based
-    column: int  # 1-based, in characters of the line
-    prefix: str = ""  # the known prefix the secret starts with ("" if none)
-    encoding: str | None = None  # None, or how the secret was hidden ("base64")
-    commit: Commit | None = None
-    verification: Verification | None = None
+class Finding(Value):
+    """One secret found: the one type that flows from the engine to every reporter."""
+
+    __slots__ = (
+        "column",
+        "commit",
+        "encoding",
+        "line",
+        "path",
+        "prefix",
+        "rule_id",
+        "secret",
+        "severity",
+        "vendor",
+        "verification",
+    )
+
+    def __init__(
+        self,
+        rule_id: str,
+        vendor: str,
+        severity: str,
+        secret: str,
+        path: str,
+        line: int,
+        column: int,
+        prefix: str = "",
+        encoding: str | None = None,
+        commit: Commit | None = None,
+        verification: Verification | None = None,
+    ) -> None:
+        self.rule_id: Final = rule_id
+        self.vendor: Final = vendor
+        self.severity: Final = severity
+        self.secret: Final = secret  # the whole secret: render only through `redact`
+        self.path: Final = path
+        self.line: Final = line  # 1-based
+        self.column: Final = column  # 1-based, in characters of the line
+        self.prefix: Final = prefix  # the known prefix the secret starts with ("" if none)
+        self.encoding: Final = encoding  # None, or how the secret was hidden ("base64")
+        self.commit: Final = commit
+        self.verification: Final = verification
 
     @property
     def secret_sha256(self) -> str:
@@ -105,25 +222,46 @@ def redact(secret: str, prefix: str = "") -> str:
     return f"{prefix}…{tail}"
 
 
-@dataclass(slots=True)
-class Stats:
+class Stats(Value):
     """What a source read; mutated by sources while they stream, read by reporters."""
 
-    scanned_bytes: int = 0
-    files: int = 0
-    commits: int = 0
-    skipped: int = 0  # unreadable or odd files, each with a warning on stderr
-    suppressed: dict[str, int] = field(default_factory=dict)  # reason -> count
+    __slots__ = ("commits", "files", "scanned_bytes", "skipped", "suppressed")
+    __hash__ = None  # type: ignore[assignment]  # mutable: no hash, as a plain dataclass
+
+    def __init__(
+        self,
+        scanned_bytes: int = 0,
+        files: int = 0,
+        commits: int = 0,
+        skipped: int = 0,
+        suppressed: dict[str, int] | None = None,
+    ) -> None:
+        self.scanned_bytes = scanned_bytes
+        self.files = files
+        self.commits = commits
+        self.skipped = skipped  # unreadable or odd files, each with a warning on stderr
+        self.suppressed: dict[str, int] = {} if suppressed is None else suppressed  # reason -> n
 
 
-@dataclass(frozen=True, slots=True)
-class Report:
+class Report(Value):
     """All a reporter needs; reporters are pure functions Report -> str."""
 
-    findings: tuple[Finding, ...]
-    stats: Stats
-    rules: dict[str, Rule]
-    vendors: dict[str, Vendor]
-    version: str
-    show_secrets: bool = False
-    mode: str = "scan"  # the command: scan | git | staged | pre-push | ci (shapes the advice)
+    __slots__ = ("findings", "mode", "rules", "show_secrets", "stats", "vendors", "version")
+
+    def __init__(
+        self,
+        findings: tuple[Finding, ...],
+        stats: Stats,
+        rules: dict[str, Rule],
+        vendors: dict[str, Vendor],
+        version: str,
+        show_secrets: bool = False,
+        mode: str = "scan",
+    ) -> None:
+        self.findings: Final = findings
+        self.stats: Final = stats
+        self.rules: Final = rules
+        self.vendors: Final = vendors
+        self.version: Final = version
+        self.show_secrets: Final = show_secrets
+        self.mode: Final = mode  # the command: scan | git | staged | pre-push | ci (the advice)

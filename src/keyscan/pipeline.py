@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
-from pathlib import Path
 
 from keyscan import __version__
 from keyscan.errors import ExitCode
-from keyscan.model import Finding, Report, Stats
+from keyscan.model import Report, Stats, Value
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Final
+
     from keyscan.config import Config
     from keyscan.engine import Engine
     from keyscan.filters.allowlist import Allowlist
+    from keyscan.model import Finding
     from keyscan.rules import RuleSet
 
 FORMATS = ("text", "json", "sarif", "github")
@@ -34,28 +36,59 @@ def warn(message: str) -> None:
     print(f"keyscan: warning: {printable(message)}", file=sys.stderr)
 
 
-@dataclass(frozen=True, slots=True)
-class ScanOptions:
+class ScanOptions(Value):
     """The options shared by every scanning command, as parsed by click."""
 
-    format: str = "text"
-    output: Path | None = None
-    config: Path | None = None
-    baseline: Path | None = None
-    verify: bool = False
-    only_live: bool = False
-    show_secrets: bool = False
-    include_placeholders: bool = False
+    __slots__ = (
+        "baseline",
+        "config",
+        "format",
+        "include_placeholders",
+        "only_live",
+        "output",
+        "show_secrets",
+        "verify",
+    )
+
+    def __init__(
+        self,
+        format: str = "text",
+        output: Path | None = None,
+        config: Path | None = None,
+        baseline: Path | None = None,
+        verify: bool = False,
+        only_live: bool = False,
+        show_secrets: bool = False,
+        include_placeholders: bool = False,
+    ) -> None:
+        self.format: Final = format
+        self.output: Final = output
+        self.config: Final = config
+        self.baseline: Final = baseline
+        self.verify: Final = verify
+        self.only_live: Final = only_live
+        self.show_secrets: Final = show_secrets
+        self.include_placeholders: Final = include_placeholders
 
 
-@dataclass(frozen=True, slots=True)
-class Setup:
-    options: ScanOptions
-    mode: str
-    engine: Engine
-    ruleset: RuleSet
-    allowlist: Allowlist
-    baseline: frozenset[str]
+class Setup(Value):
+    __slots__ = ("allowlist", "baseline", "engine", "mode", "options", "ruleset")
+
+    def __init__(
+        self,
+        options: ScanOptions,
+        mode: str,
+        engine: Engine,
+        ruleset: RuleSet,
+        allowlist: Allowlist,
+        baseline: frozenset[str],
+    ) -> None:
+        self.options: Final = options
+        self.mode: Final = mode
+        self.engine: Final = engine
+        self.ruleset: Final = ruleset
+        self.allowlist: Final = allowlist
+        self.baseline: Final = baseline
 
 
 def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:

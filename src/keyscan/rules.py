@@ -25,18 +25,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from keyscan.errors import KeyscanError
-from keyscan.model import SEVERITIES, Rule, Vendor
+from keyscan.model import SEVERITIES, Rule, Value, Vendor
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from importlib.abc import Traversable
-    from typing import Any
+    from typing import Any, Final
 
 # Verifier modules that exist; a rule may name only one of these in `verify:`.
 VERIFIERS = ("posteverywhere", "repeatposts", "powerpost", "autoposting")
@@ -60,12 +59,14 @@ _REQUIRED = ("id", "severity", "pattern", "keywords")
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 
 
-@dataclass(frozen=True)
-class RuleSet:
+class RuleSet(Value):
     """The rules a scan uses and the vendors they name (display name, where to revoke)."""
 
-    rules: tuple[Rule, ...]
-    vendors: dict[str, Vendor]
+    __slots__ = ("rules", "vendors")
+
+    def __init__(self, rules: tuple[Rule, ...], vendors: dict[str, Vendor]) -> None:
+        self.rules: Final = rules
+        self.vendors: Final = vendors
 
     def extended(self, extra: Sequence[Rule]) -> RuleSet:
         """Add `extra`; an extra rule with an existing id replaces that rule."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,7 +87,7 @@ def _publish(
     if ci.provider != "github":
         return
     # Side channels the user did not name are always redacted: run pages can be public.
-    public = replace(report, show_secrets=False)
+    public = report.replace(show_secrets=False)
     if options.format != "github" or options.output is not None:
         # A JSON or SARIF report on stdout must stay parseable; the runner reads
         # workflow commands from stderr too.

@@ -15,41 +15,60 @@ paths whose new blob has a finding.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 from keyscan.errors import KeyscanError
-from keyscan.model import Finding, Fragment, Stats
+from keyscan.model import Fragment, Stats, Value
 from keyscan.sources import git
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Final
+
     from keyscan.engine import Engine
+    from keyscan.model import Finding
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Value):
     """One `diff-index --raw` record: the index's blob at `path` against the base tree."""
 
-    status: str  # A, M, R, C, D, T, U (first letter of git's status)
-    path: str  # the new path, as git prints it (repo-relative, '/'-separated)
-    old_path: str | None  # the rename/copy source, else the same path; None if added
-    old_blob: str | None  # None when the path is new in the index
-    new_blob: str | None  # None when deleted or unmerged
-    new_mode: str
+    __slots__ = ("new_blob", "new_mode", "old_blob", "old_path", "path", "status")
+
+    def __init__(
+        self,
+        status: str,
+        path: str,
+        old_path: str | None,
+        old_blob: str | None,
+        new_blob: str | None,
+        new_mode: str,
+    ) -> None:
+        self.status: Final = status  # A, M, R, C, D, T, U (first letter of git's status)
+        self.path: Final = path  # the new path, as git prints it (repo-relative, '/'-separated)
+        self.old_path: Final = old_path  # the rename/copy source, else the path; None if added
+        self.old_blob: Final = old_blob  # None when the path is new in the index
+        self.new_blob: Final = new_blob  # None when deleted or unmerged
+        self.new_mode: Final = new_mode
 
 
-@dataclass(frozen=True)
-class Staged:
+class Staged(Value):
     """What is staged in a work tree, and which versions it replaces."""
 
-    top: Path
-    changes: tuple[Change, ...]
-    # During a merge: for each MERGE_HEAD, path -> that parent's blob (None: absent
-    # there). A path missing from a map is identical in that parent and the index.
-    merge_parents: tuple[dict[str, str | None], ...] = ()
+    __slots__ = ("changes", "merge_parents", "top")
+
+    def __init__(
+        self,
+        top: Path,
+        changes: tuple[Change, ...],
+        merge_parents: tuple[dict[str, str | None], ...] = (),
+    ) -> None:
+        self.top: Final = top
+        self.changes: Final = changes
+        # During a merge: for each MERGE_HEAD, path -> that parent's blob (None: absent
+        # there). A path missing from a map is identical in that parent and the index.
+        self.merge_parents: Final = merge_parents
 
 
 def parse_raw(out: bytes) -> list[Change]:

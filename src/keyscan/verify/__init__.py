@@ -21,7 +21,6 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from keyscan.model import Finding, Rule, Verification
@@ -69,7 +68,7 @@ def verify_findings(
         results.update(_send_all(to_send, settings))
         _warn_budget(results.values(), warn, settings)
     return [
-        replace(finding, verification=key if isinstance(key, Verification) else results[key])
+        finding.replace(verification=key if isinstance(key, Verification) else results[key])
         for finding, key in zip(findings, keys, strict=True)
     ]
 
