@@ -20,7 +20,6 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from keyscan.encodings import (
     ENCODING,
@@ -34,7 +33,13 @@ from keyscan.encodings import (
     run_length_needed,
 )
 from keyscan.literals import LiteralIndex
-from keyscan.model import Finding, Fragment, Rule
+from keyscan.model import Finding, Fragment, Rule, Value
+
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
 
 ALLOW_MARK = b"keyscan:allow"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -47,13 +52,17 @@ CHUNK = 1 << 20  # bytes lowercased at a time to find keywords
 MAX_DEPTH = 2  # base64 inside base64 (.dockerconfigjson in a Kubernetes Secret)
 
 
-@dataclass(frozen=True, slots=True)
-class _Match:
-    rule: int  # index into Engine.rules
-    start: int  # where the secret starts in the scanned bytes (for base64: its encoded group)
-    end: int
-    secret: bytes
-    encoding: str | None = None
+class _Match(Value):
+    __slots__ = ("encoding", "end", "rule", "secret", "start")
+
+    def __init__(
+        self, rule: int, start: int, end: int, secret: bytes, encoding: str | None = None
+    ) -> None:
+        self.rule: Final = rule  # index into Engine.rules
+        self.start: Final = start  # where the secret starts (for base64: its encoded group)
+        self.end: Final = end
+        self.secret: Final = secret
+        self.encoding: Final = encoding
 
 
 class Engine:
@@ -110,7 +119,10 @@ class Engine:
         if any(True for _ in self._keyword_hits(window)):
             return False
         for start, end in long_runs(window, self._run):
-            start, end = run_bounds(data, low + start, low + end)
+            if start == 0 or end == len(window):  # it may go on beyond the window
+                start, end = run_bounds(data, low + start, low + end)
+            else:
+                start, end = low + start, low + end
             for index in (self._base64, self._nested):
                 if any(True for _ in index.find(data, start, end)):
                     return False

@@ -171,16 +171,21 @@ class Introductions:
             self.first[key] = Introduction(header, order, change.path, change.new_blob or "")
 
 
-def parse_renames(out: bytes) -> dict[str, str]:
-    """`git diff-tree -r -z -M --no-abbrev` output -> new path -> source blob, renames only."""
+def parse_renames(out: bytes) -> list[dict[str, str]]:
+    """`git diff-tree --stdin --always -r -z -M --no-abbrev` output -> per input line (each
+    starts with its commit's id), new path -> source blob, for the renames only."""
     fields = out.split(b"\0")
-    renames: dict[str, str] = {}
+    answers: list[dict[str, str]] = []
     i = 0
-    while i < len(fields) and fields[i].startswith(b":"):
+    while i < len(fields) - 1:
+        if not fields[i].startswith(b":"):  # the next line's commit id
+            answers.append({})
+            i += 1
+            continue
         meta = fields[i][1:].decode("ascii").split(" ")
         if meta[4].startswith(("R", "C")):
-            renames[fields[i + 2].decode("utf-8", "surrogateescape")] = meta[2]
+            answers[-1][fields[i + 2].decode("utf-8", "surrogateescape")] = meta[2]
             i += 3
         else:
             i += 2
-    return renames
+    return answers

@@ -17,17 +17,17 @@ import re
 import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 from keyscan.errors import KeyscanError
+from keyscan.model import Value
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO
+    from typing import IO, Final
 
 ZERO_OID = "0" * 40  # git's "no object" id (sha1 repositories)
 GITLINK_MODE = "160000"  # a submodule entry: a commit id, not a blob
@@ -46,11 +46,13 @@ def is_url(text: str) -> bool:
     return bool(re.match(_URL, text, re.IGNORECASE))
 
 
-@dataclass(frozen=True, slots=True)
-class GitRepo:
-    git_dir: Path
-    work_tree: Path | None  # None for a bare repository (or when run inside .git)
-    object_format: str = "sha1"
+class GitRepo(Value):
+    __slots__ = ("git_dir", "object_format", "work_tree")
+
+    def __init__(self, git_dir: Path, work_tree: Path | None, object_format: str = "sha1") -> None:
+        self.git_dir: Final = git_dir
+        self.work_tree: Final = work_tree  # None for a bare repository (or run inside .git)
+        self.object_format: Final = object_format
 
 
 def open_repo(path: str | None) -> GitRepo:
@@ -230,6 +232,12 @@ def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[s
     return blobs
 
 
+def objects_dir(repo: GitRepo) -> Path:
+    """Where `repo` keeps its objects (a worktree's are in the main repository's)."""
+    out = run(repo, "rev-parse", "--git-path", "objects").decode("utf-8", "surrogateescape")
+    return Path(out.rstrip("\n")).resolve()  # relative to our directory, as git ran here
+
+
 def clone_mirror(url: str, dest: Path, progress: bool) -> GitRepo:
     """Clone `url` bare with all refs into `dest`; failure → KeyscanError with git's reason."""
     args = ["clone", "--mirror", "--progress" if progress else "--quiet", "--", url, str(dest)]
@@ -244,7 +252,7 @@ def clone_mirror(url: str, dest: Path, progress: bool) -> GitRepo:
         if credentials:
             reason = reason.replace(credentials, "…")
         raise KeyscanError(f"could not clone {shown}: {reason}")
-    return GitRepo(git_dir=dest.resolve(), work_tree=None)
+    return open_repo(str(dest))  # as any repository: its object format may be sha256
 
 
 def _without_credentials(url: str) -> tuple[str, str]:

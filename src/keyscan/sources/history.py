@@ -22,8 +22,6 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import IO, TYPE_CHECKING
 
 from keyscan.errors import KeyscanError
@@ -43,7 +41,6 @@ if TYPE_CHECKING:
     from keyscan.engine import Engine
 
 Warn = Callable[[str], None]
-RENAME_THREADS = 4  # git diff-tree processes at once: each is mostly start-up
 _OID = re.compile(r"^\^?[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
@@ -184,8 +181,8 @@ def _attribute(repo: git.GitRepo, engine: Engine, spool: IO[bytes], known: _Know
         if header is not None:  # it changes a suspect blob
             touching.append((header, order, diffs))
     # Which renames matter depends only on the blobs' secrets, never on other renames'
-    # answers: a dry run lists them, and git answers them all at once, in parallel,
-    # instead of one process after another in the walk.
+    # answers: a dry run lists them, and one git process answers them all at once,
+    # instead of one process per rename in the walk.
     wanted: set[tuple[str, str]] = set()
     dry = Introductions(known, lambda parent, commit, _: wanted.add((parent, commit)))
     for header, order, diffs in touching:
@@ -199,14 +196,14 @@ def _attribute(repo: git.GitRepo, engine: Engine, spool: IO[bytes], known: _Know
 
 def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]]
              ) -> dict[tuple[str, str], dict[str, str]]:
-    """(parent, commit) -> new path -> source blob, for the renames between them."""
-    def diff(pair: tuple[str, str]) -> dict[str, str]:
-        return parse_renames(git.run(repo, "diff-tree", "-r", "-z", "-M", "--no-abbrev", *pair))
-
-    if len(pairs) < 2:
-        return {pair: diff(pair) for pair in pairs}
-    with ThreadPoolExecutor(max_workers=RENAME_THREADS) as pool:  # git runs; threads wait
-        return dict(zip(pairs, pool.map(diff, pairs), strict=True))
+    """(parent, commit) -> new path -> source blob, for the renames between them, all
+    from one git process (`--always`: one answer per line, in order, even if empty)."""
+    if not pairs:
+        return {}
+    lines = b"".join(f"{commit} {parent}\n".encode("ascii") for parent, commit in pairs)
+    out = git.run(repo, "diff-tree", "--stdin", "--always", "-r", "-z", "-M", "--no-abbrev",
+                  input=lines)
+    return dict(zip(pairs, parse_renames(out), strict=True))
 
 
 def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str], Introduction]
@@ -218,16 +215,20 @@ def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str
         group = (intro.blob, path, intro.header.sha)
         wanted.setdefault(group, set()).add((rule_id, secret))
         intro_of[group] = intro
+    groups_of: dict[str, list[tuple[str, str, str]]] = {}
+    for group in wanted:
+        groups_of.setdefault(group[0], []).append(group)
     findings: list[Finding] = []
-    with git.BlobReader(repo) as reader:
-        for group, keys in wanted.items():
+    for blob, data in git.iter_blobs(repo, groups_of):  # one stream, not a request each
+        for group in groups_of[blob]:
             header = intro_of[group].header
             commit = Commit(header.sha, header.author_name, header.author_email, header.date)
-            fragment = Fragment(data=reader.read(group[0]) or b"", path=group[1], commit=commit)
+            keys = wanted[group]
             seen: set[tuple[str, str]] = set()
-            hits = sorted(engine.scan(fragment), key=lambda f: (f.line, f.column))
+            hits = sorted(engine.scan(Fragment(data=data, path=group[1], commit=commit)),
+                          key=lambda f: (f.line, f.column))
             for hit in hits:
                 if (hit.rule_id, hit.secret) in keys - seen:
                     seen.add((hit.rule_id, hit.secret))
-                    findings.append(replace(hit, path=group[1], commit=commit))
+                    findings.append(hit.replace(path=group[1], commit=commit))
     return findings

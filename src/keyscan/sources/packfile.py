@@ -1,0 +1,393 @@
+"""Blobs read straight from git's pack files: inflated and rebuilt here, not piped.
+
+`git cat-file --batch` inflates every blob, rebuilds every delta and writes the
+whole text down a pipe for Python to copy back: for a history, that was most of
+`keyscan git`'s time. A pack is a simple format (git's
+Documentation/gitformat-pack.txt): each object is a zlib stream at the offset
+its `.idx` lists, and a delta is a list of "copy these bytes of the base" and
+"insert these bytes" instructions. Read here, a blob costs one inflate and one
+join, and the instructions say which part of it the edit changed, which is all
+a scan of a delta of a quiet base has to look at (see `Edit`).
+
+Only what this module reads with certainty is read here: packs with a version 2
+index (git's default since 2007). Loose objects are not in any pack, and an
+object found damaged or odd raises `PackError`: callers read those through
+`git cat-file` (`sources/git.py`, still the only module that runs git).
+"""
+
+from __future__ import annotations
+
+import mmap
+import sys
+import zlib
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from keyscan.sources import git
+
+Location = tuple[int, int]  # (pack number, offset of the object in that pack)
+
+BLOB, OFS_DELTA, REF_DELTA = 3, 6, 7  # object types in a pack entry's header
+MAX_ALTERNATES = 5  # how deep git itself follows objects/info/alternates
+HASH_SIZES = {"sha1": 20, "sha256": 32}
+JOIN_GAP = 4096  # changed spans closer than this are reported as one: fewer, longer checks
+
+
+class PackError(Exception):
+    """An object this module cannot read with certainty: read it through git instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    """How a blob stored as a delta of the blob at `base` differs from it.
+
+    The blob is pieces of the base, in any order, and inserted bytes: `changed`
+    lists the inserted spans, and an empty span where two pieces that were not
+    adjacent in the base meet. A keyword in no changed span and across none lies
+    inside one piece, so the base holds it too.
+    """
+
+    base: Location
+    changed: tuple[tuple[int, int], ...]
+
+
+def pack_files(repo: git.GitRepo) -> list[Path]:
+    """The `.pack` files (with a `.idx` beside them) of `repo` and of its alternates."""
+    found: list[Path] = []
+    todo = [git.objects_dir(repo)]
+    seen: set[Path] = set()
+    for _ in range(MAX_ALTERNATES + 1):
+        nested: list[Path] = []
+        for objects in todo:
+            if objects in seen:
+                continue
+            seen.add(objects)
+            found += sorted(p.with_suffix(".pack") for p in (objects / "pack").glob("pack-*.idx")
+                            if p.with_suffix(".pack").is_file())
+            nested += _alternates(objects)
+        todo = nested
+    return found
+
+
+def _alternates(objects: Path) -> list[Path]:
+    try:
+        text = (objects / "info" / "alternates").read_text("utf-8", "surrogateescape")
+    except OSError:
+        return []
+    lines = [line.strip() for line in text.splitlines()]
+    return [(objects / line).resolve() for line in lines if line and not line.startswith("#")]
+
+
+class Index:
+    """A pack's `.idx` (version 2): object names, sorted, and each one's offset."""
+
+    def __init__(self, pack: Path, hash_size: int) -> None:
+        with open(pack.with_suffix(".idx"), "rb") as file:
+            self._data = data = file.read()
+        if data[:8] != b"\xfftOc\x00\x00\x00\x02":
+            raise PackError(f"{pack.name}: not a version 2 pack index")
+        self.count = int.from_bytes(data[8 + 255 * 4 : 8 + 256 * 4], "big")
+        self._size = hash_size
+        self._names = 8 + 256 * 4
+        self._offsets = self._names + self.count * (hash_size + 4)
+        self._large = self._offsets + self.count * 4
+        if len(data) < self._large + 2 * hash_size:
+            raise PackError(f"{pack.name}: its index is cut short")
+        self.checksum = data[-2 * hash_size : -hash_size]  # of the pack it belongs to
+
+    def offsets(self, wanted: dict[bytes, str]) -> dict[str, int]:
+        """Object id -> offset, for the ids (raw name -> hex id) this pack holds."""
+        data, size, names = self._data, self._size, self._names
+        table = array("I", data[self._offsets : self._large])  # all offsets in one C call
+        if table.itemsize != 4:
+            raise PackError("this platform has no 4-byte array type")  # git reads the pack
+        if sys.byteorder == "little":
+            table.byteswap()  # stored big-endian
+        found: dict[str, int] = {}
+        for position in range(self.count):  # one pass: cheaper than a search per id
+            at = names + position * size
+            oid = wanted.get(data[at : at + size])
+            if oid is not None:
+                offset = table[position]
+                found[oid] = offset if offset < 0x80000000 else self._offset(position)
+        return found
+
+    def find(self, name: bytes) -> int | None:
+        """The offset of the object named `name` (raw), or None: a binary search."""
+        data, size, names = self._data, self._size, self._names
+        fanout = 8 + name[0] * 4
+        low = int.from_bytes(data[fanout - 4 : fanout], "big") if name[0] else 0
+        high = int.from_bytes(data[fanout : fanout + 4], "big")
+        while low < high:
+            middle = (low + high) // 2
+            at = names + middle * size
+            here = data[at : at + size]
+            if here == name:
+                return self._offset(middle)
+            low, high = (middle + 1, high) if here < name else (low, middle)
+        return None
+
+    def _offset(self, position: int) -> int:
+        at = self._offsets + position * 4
+        offset = int.from_bytes(self._data[at : at + 4], "big")
+        if offset & 0x80000000:  # past 2 GiB: an index into the table of 8-byte offsets
+            at = self._large + (offset & 0x7FFFFFFF) * 8
+            if at + 8 > len(self._data) - 2 * self._size:
+                raise PackError("a large offset points outside its pack index")
+            offset = int.from_bytes(self._data[at : at + 8], "big")
+        return offset
+
+
+def locate(packs: list[Path], oids: list[str], hash_size: int) -> dict[str, Location]:
+    """Object id -> where it is stored, for the ids found in `packs` (first pack wins)."""
+    wanted = {bytes.fromhex(oid): oid for oid in oids}
+    found: dict[str, Location] = {}
+    for number, pack in enumerate(packs):
+        if not wanted:
+            break
+        try:
+            index = Index(pack, hash_size)
+            with open(pack, "rb") as file:
+                file.seek(-hash_size, 2)
+                if file.read() != index.checksum:
+                    continue  # not the pack this index was written for (a repack racing us?)
+            offsets = index.offsets(wanted)
+        except (OSError, PackError):
+            continue  # its objects are read through git
+        for oid, offset in offsets.items():
+            found[oid] = (number, offset)
+            del wanted[bytes.fromhex(oid)]
+    return found
+
+
+class PackReader:
+    """Blobs out of `packs`, rebuilt from their deltas, with the bases still needed kept.
+
+    `uses` counts, per location, the blobs still to be read that are stored as a
+    delta of it: a rebuilt blob stays in memory (at most `keep_bytes` in all)
+    until its last delta has been read; a base not kept is rebuilt again.
+    """
+
+    def __init__(self, packs: list[Path], hash_size: int, uses: Counter[Location],
+                 keep_bytes: int) -> None:
+        self._paths = packs
+        self._hash_size = hash_size
+        self._maps: dict[int, mmap.mmap] = {}
+        self._indexes: dict[int, Index] = {}
+        self._uses = uses
+        self._kept: dict[Location, bytes] = {}
+        self._kept_bytes = 0
+        self._keep_bytes = keep_bytes
+
+    def __enter__(self) -> PackReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._kept.clear()
+        for view in self._maps.values():
+            view.close()
+
+    def read(self, where: Location) -> tuple[bytes, Edit | None]:
+        """The blob stored at `where`, and how it differs from its delta base (if any)."""
+        try:
+            kind, size, start, base = self._header(where)
+            if kind == BLOB:
+                data, edit = self._inflate(where[0], start, size), None
+            else:
+                assert base is not None
+                delta = self._inflate(where[0], start, size)
+                data, changed = apply_delta(self._rebuild(base), delta)
+                edit = Edit(base, changed)
+                self._used(base)
+        except (OSError, IndexError, ValueError, OverflowError, zlib.error) as error:
+            raise PackError(f"damaged pack object at {where}: {error}") from None
+        self._keep(where, data)
+        return data, edit
+
+    def delta_size(self, where: Location) -> int:
+        """How many bytes of delta the blob at `where` is stored as (0: stored whole)."""
+        try:
+            kind, size, _, _ = self._header(where)
+        except (OSError, IndexError, ValueError) as error:
+            raise PackError(f"damaged pack object at {where}: {error}") from None
+        return 0 if kind == BLOB else size
+
+    def adopt(self, where: Location, data: bytes) -> tuple[Location | None, bytes | None]:
+        """Take the blob at `where` as git rebuilt it (see `delta_size`): kept for its own
+        deltas as if read here. Its delta base, and that base's text if still kept."""
+        try:
+            base = self._header(where)[3]
+        except (OSError, IndexError, ValueError) as error:
+            raise PackError(f"damaged pack object at {where}: {error}") from None
+        self._keep(where, data)
+        if base is None:
+            return None, None
+        old = self._kept.get(base)
+        self._used(base)
+        return base, old
+
+    def _rebuild(self, where: Location) -> bytes:
+        """The blob at `where`, from what is kept or down its chain of deltas."""
+        chain: list[tuple[Location, int, int]] = []  # deltas above the first text found
+        while (data := self._kept.get(where)) is None:
+            kind, size, start, base = self._header(where)
+            if kind == BLOB:
+                data = self._inflate(where[0], start, size)
+                break
+            if base is None or len(chain) > 10_000:
+                raise PackError(f"object at {where} is not a blob")
+            chain.append((where, start, size))
+            where = base
+        self._keep(where, data)
+        for above, start, size in reversed(chain):
+            data = apply_delta(data, self._inflate(above[0], start, size))[0]
+            self._keep(above, data)
+        return data
+
+    def _header(self, where: Location) -> tuple[int, int, int, Location | None]:
+        """(type, inflated size, where the zlib stream starts, delta base or None)."""
+        pack = self._map(where[0])
+        at = where[1]
+        byte = pack[at]
+        kind, size, shift = (byte >> 4) & 7, byte & 15, 4
+        while byte & 0x80:
+            at += 1
+            byte = pack[at]
+            size |= (byte & 0x7F) << shift
+            shift += 7
+        at += 1
+        if kind == OFS_DELTA:  # base at a smaller offset, in this pack
+            byte = pack[at]
+            back = byte & 0x7F
+            while byte & 0x80:
+                at += 1
+                byte = pack[at]
+                back = ((back + 1) << 7) | (byte & 0x7F)
+            if not 0 < back <= where[1]:
+                raise PackError(f"object at {where} has a delta base outside its pack")
+            return kind, size, at + 1, (where[0], where[1] - back)
+        if kind == REF_DELTA:  # base named by its id, in any pack
+            name = pack[at : at + self._hash_size]
+            return kind, size, at + self._hash_size, self._find(name)
+        if kind != BLOB:
+            raise PackError(f"object at {where} is not a blob")
+        return kind, size, at, None
+
+    def _find(self, name: bytes) -> Location:
+        for number in range(len(self._paths)):
+            index = self._indexes.get(number)
+            if index is None:
+                index = self._indexes[number] = Index(self._paths[number], self._hash_size)
+            offset = index.find(name)
+            if offset is not None:
+                return number, offset
+        raise PackError(f"delta base {name.hex()} is in no pack")
+
+    def _inflate(self, number: int, start: int, size: int) -> bytes:
+        # zlib never grows data by more than 1/1024 plus a few bytes, so the stream ends
+        # inside this slice; and no more than the header's size (+1, to notice) comes out,
+        # whatever the stream holds.
+        stream = zlib.decompressobj()
+        chunk = self._map(number)[start : start + size + (size >> 10) + 64]
+        data = stream.decompress(chunk, size + 1)
+        if len(data) != size or not stream.eof:
+            raise PackError(f"damaged zlib stream at offset {start}")
+        return data
+
+    def _map(self, number: int) -> mmap.mmap:
+        view = self._maps.get(number)
+        if view is None:
+            with open(self._paths[number], "rb") as file:
+                view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            self._maps[number] = view
+        return view
+
+    def _keep(self, where: Location, data: bytes) -> None:
+        if (where not in self._kept and self._uses[where] > 0
+                and self._kept_bytes + len(data) <= self._keep_bytes):
+            self._kept[where] = data
+            self._kept_bytes += len(data)
+
+    def _used(self, where: Location) -> None:
+        self._uses[where] -= 1
+        if self._uses[where] <= 0 and where in self._kept:
+            self._kept_bytes -= len(self._kept.pop(where))
+
+
+def apply_delta(base: bytes, delta: bytes) -> tuple[bytes, tuple[tuple[int, int], ...]]:
+    """The text `delta` makes of `base`, and the spans of it the edit changed (see `Edit`;
+    spans less than `JOIN_GAP` apart are given as one)."""
+    at, source = _varint(delta, 0)
+    at, target = _varint(delta, at)
+    if source != len(base):
+        raise PackError("a delta does not fit its base")
+    view = memoryview(base)
+    pieces: list[memoryview | bytes] = []
+    append = pieces.append
+    changed: list[tuple[int, int]] = []
+    low = high = -JOIN_GAP - 1  # the changed span being grown
+    done = 0  # bytes made so far
+    follows = 0  # the base offset a copy continuing the last piece would start at
+    end = len(delta)
+    while at < end:  # the hot loop of a history scan: kept flat
+        op = delta[at]
+        at += 1
+        if op & 0x80:  # copy: bits 0-3 say which offset bytes follow, bits 4-6 size bytes
+            offset = size = 0
+            for shift in _OFFSET_SHIFTS[op]:
+                offset |= delta[at] << shift
+                at += 1
+            for shift in _SIZE_SHIFTS[op]:
+                size |= delta[at] << shift
+                at += 1
+            size = size or 0x10000
+            if offset + size > source:
+                raise PackError("a delta copies past the end of its base")
+            append(view[offset : offset + size])
+            if offset != follows:  # pieces that were apart in the base meet here
+                if done > high + JOIN_GAP:
+                    if high >= 0:
+                        changed.append((low, high))
+                    low = done
+                high = done
+            follows = offset + size
+            done += size
+        elif op:  # insert the next `op` bytes
+            if at + op > end:
+                raise PackError("a delta ends inside an insert")
+            append(delta[at : at + op])
+            at += op
+            if done > high + JOIN_GAP:
+                if high >= 0:
+                    changed.append((low, high))
+                low = done
+            done += op
+            high = done
+            follows = -1
+        else:
+            raise PackError("a delta holds the reserved instruction 0")
+    if high >= 0:
+        changed.append((low, high))
+    data = b"".join(pieces)
+    if len(data) != target:
+        raise PackError("a delta makes a text of the wrong size")
+    return data, tuple(changed)
+
+
+# Per copy instruction byte: the shifts of the offset and size bytes that follow it.
+_OFFSET_SHIFTS = [tuple(8 * bit for bit in range(4) if op & (1 << bit)) for op in range(256)]
+_SIZE_SHIFTS = [tuple(8 * bit for bit in range(3) if op & (16 << bit)) for op in range(256)]
+
+
+def _varint(data: bytes, at: int) -> tuple[int, int]:
+    """A delta header's size: 7 bits a byte, least significant first."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return at, value
