@@ -65,9 +65,8 @@ def read_all(repo: Repo, keep_bytes: int) -> tuple[int, int, int]:
     """Read every blob from the packs and check it against git: (blobs, deltas, ref deltas)."""
     target = git.open_repo(str(repo.path))
     blobs = git.list_blobs(target)
-    packs = pack_files(target)
     hash_size = HASH_SIZES[target.object_format]
-    where = locate(packs, [oid for oid, _, _ in blobs], hash_size)
+    where, packs = locate(pack_files(target), [oid for oid, _, _ in blobs], hash_size)
     assert len(where) == len(blobs)  # everything is packed after a repack
     uses = Counter(where[base] for _, _, base in blobs if base)
     deltas = refs = 0
@@ -289,3 +288,39 @@ def test_keys_in_a_repacked_history_are_found_at_the_commit_that_added_them(
 
     found = {(f["commit"], f["line"]) for f in result.report["findings"]}
     assert found == set(added.items())
+
+
+@pytest.mark.parametrize("naming", ["by-content", "by-object-ids"])
+def test_a_repack_during_the_scan_sends_the_blobs_to_git(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, naming: str
+) -> None:
+    """`git gc` may rewrite the packs between finding a blob and reading it: the
+    offsets found are wrong now, so git (which knows the new pack) reads the blobs."""
+    from keyscan.sources import blobscan
+
+    rng = random.Random(5)
+    repo = Repo(tmp_path / "repo")
+    keys_edited_into_quiet_files(repo, rng)
+    repack(repo)
+    before = scan_in_process(repo.path)
+    assert len(before) == 6
+    real_locate = blobscan.locate
+
+    def locate_then_repack(*args: object, **kwargs: object) -> object:
+        found = real_locate(*args, **kwargs)  # type: ignore[arg-type]
+        (pack,) = pack_files(git.open_repo(str(repo.path)))
+        before = pack.read_bytes()[-20:]
+        # No deltas now: every object moves. The new pack has a new name (or, from
+        # git versions that named packs by their objects' ids, the old one).
+        repo.git("repack", "-adfq", "--window=0")
+        if naming == "by-object-ids":  # what older git does: the same name, other offsets
+            (new,) = pack_files(git.open_repo(str(repo.path)))
+            for suffix in (".idx", ".pack"):
+                new.with_suffix(suffix).rename(pack.with_suffix(suffix))
+        assert pack.exists() == (naming == "by-object-ids")
+        assert not pack.exists() or pack.read_bytes()[-20:] != before
+        return found
+
+    monkeypatch.setattr(blobscan, "locate", locate_then_repack)
+
+    assert scan_in_process(repo.path) == before

@@ -23,7 +23,6 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
@@ -34,6 +33,7 @@ from keyscan.sources.attribution import Secrets
 from keyscan.sources.packfile import (
     HASH_SIZES,
     Location,
+    Pack,
     PackError,
     PackReader,
     locate,
@@ -55,7 +55,7 @@ Packed = tuple[str, int, Location, "Location | None"]  # id, size, where, where 
 class _Job:
     """What one worker scans: blobs in packs (in pack order), then the rest through git."""
 
-    def __init__(self, repo: git.GitRepo, engine: Engine, packs: list[Path],
+    def __init__(self, repo: git.GitRepo, engine: Engine, packs: list[Pack],
                  packed: list[Packed], loose: list[str]) -> None:
         self.repo, self.engine, self.packs = repo, engine, packs
         self.packed, self.loose = packed, loose
@@ -75,8 +75,9 @@ def scan_all_blobs(repo: git.GitRepo, engine: Engine, stats: Stats,
 def scan_listed(repo: git.GitRepo, engine: Engine, blobs: list[Blob],
                 stats: Stats, progress: Progress | None = None) -> dict[str, Secrets]:
     """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any."""
-    packs = pack_files(repo) if blobs else []
-    where = locate(packs, [oid for oid, _, _ in blobs], HASH_SIZES.get(repo.object_format, 20))
+    paths = pack_files(repo) if blobs else []
+    hash_size = HASH_SIZES.get(repo.object_format, 20)
+    where, packs = locate(paths, [oid for oid, _, _ in blobs], hash_size)
     packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in blobs
                      if oid in where), key=lambda blob: blob[2])
     loose = [blob for blob in blobs if blob[0] not in where]

@@ -140,26 +140,43 @@ class Index:
         return offset
 
 
-def locate(packs: list[Path], oids: list[str], hash_size: int) -> dict[str, Location]:
-    """Object id -> where it is stored, for the ids found in `packs` (first pack wins)."""
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A pack file and the hash it ends with, as its index named it when it was located:
+    a pack repacked under the same name since holds other objects at those offsets."""
+
+    path: Path
+    checksum: bytes
+
+
+def locate(paths: list[Path], oids: list[str], hash_size: int
+           ) -> tuple[dict[str, Location], list[Pack]]:
+    """Object id -> where it is stored, for the ids found in the packs at `paths` (first
+    pack wins); and the packs that the locations' numbers refer to."""
     wanted = {bytes.fromhex(oid): oid for oid in oids}
     found: dict[str, Location] = {}
-    for number, pack in enumerate(packs):
+    packs: list[Pack] = []
+    for path in paths:
         if not wanted:
             break
         try:
-            index = Index(pack, hash_size)
-            with open(pack, "rb") as file:
-                file.seek(-hash_size, 2)
-                if file.read() != index.checksum:
-                    continue  # not the pack this index was written for (a repack racing us?)
+            index = Index(path, hash_size)
+            if _trailer(path, hash_size) != index.checksum:
+                continue  # not the pack this index was written for (a repack racing us?)
             offsets = index.offsets(wanted)
         except (OSError, PackError):
             continue  # its objects are read through git
         for oid, offset in offsets.items():
-            found[oid] = (number, offset)
+            found[oid] = (len(packs), offset)
             del wanted[bytes.fromhex(oid)]
-    return found
+        packs.append(Pack(path, index.checksum))
+    return found, packs
+
+
+def _trailer(path: Path, hash_size: int) -> bytes:
+    with open(path, "rb") as file:
+        file.seek(-hash_size, 2)
+        return file.read()
 
 
 class PackReader:
@@ -170,9 +187,9 @@ class PackReader:
     until its last delta has been read; a base not kept is rebuilt again.
     """
 
-    def __init__(self, packs: list[Path], hash_size: int, uses: Counter[Location],
+    def __init__(self, packs: list[Pack], hash_size: int, uses: Counter[Location],
                  keep_bytes: int) -> None:
-        self._paths = packs
+        self._packs = packs
         self._hash_size = hash_size
         self._maps: dict[int, mmap.mmap] = {}
         self._indexes: dict[int, Index] = {}
@@ -276,10 +293,12 @@ class PackReader:
         return kind, size, at, None
 
     def _find(self, name: bytes) -> Location:
-        for number in range(len(self._paths)):
+        for number, pack in enumerate(self._packs):
             index = self._indexes.get(number)
             if index is None:
-                index = self._indexes[number] = Index(self._paths[number], self._hash_size)
+                index = self._indexes[number] = Index(pack.path, self._hash_size)
+                if index.checksum != pack.checksum:
+                    raise PackError(f"{pack.path.name} was repacked during the scan")
             offset = index.find(name)
             if offset is not None:
                 return number, offset
@@ -299,8 +318,12 @@ class PackReader:
     def _map(self, number: int) -> mmap.mmap:
         view = self._maps.get(number)
         if view is None:
-            with open(self._paths[number], "rb") as file:
+            pack = self._packs[number]
+            with open(pack.path, "rb") as file:
                 view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            if view[-self._hash_size :] != pack.checksum:
+                view.close()
+                raise PackError(f"{pack.path.name} was repacked during the scan")
             self._maps[number] = view
         return view
 
