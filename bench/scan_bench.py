@@ -126,6 +126,8 @@ def commands(bin_dir: Path) -> dict[str, list[str]]:
 def run(name: str, argv: list[str]) -> tuple[float, float, int, bytes]:
     """(wall s, cpu s, peak RSS in KiB, stdout) of one run; the child is reaped with wait4."""
     out = OUT / f"{name.split()[0]}.stdout"
+    report = OUT / f"{name.split()[0]}.json"  # keyscan's and betterleaks' reports
+    report.unlink(missing_ok=True)  # a tool that crashed must not be scored on an old one
     with out.open("wb") as sink:
         start = time.perf_counter()
         child = subprocess.Popen(
@@ -140,6 +142,8 @@ def run(name: str, argv: list[str]) -> tuple[float, float, int, bytes]:
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode not in (0, 1):
         raise SystemExit(f"{name} failed with exit status {child.returncode}: {argv}")
+    if str(report) in argv and not report.exists():
+        raise SystemExit(f"{name} wrote no report, so it failed: {argv}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, out.read_bytes()
 
 

@@ -309,7 +309,7 @@ HEAVY = (
 )
 # ... nor, through the click-free entry the hook runs, click itself (~20 ms) or typing
 # (~3 ms; annotations do not need it at run time; click imports typing itself).
-HEAVY_WITHOUT_CLICK = ("click", "typing")
+HEAVY_WITHOUT_CLICK = ("click", "typing", "dataclasses")  # dataclasses: ~9 ms, inspect & co
 PROBE = """
 import sys
 from {entry} import main
