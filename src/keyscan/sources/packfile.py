@@ -7,7 +7,9 @@ Documentation/gitformat-pack.txt): each object is a zlib stream at the offset
 its `.idx` lists, and a delta is a list of "copy these bytes of the base" and
 "insert these bytes" instructions. Read here, a blob costs one inflate and one
 join, and the instructions say which part of it the edit changed, which is all
-a scan of a delta of a quiet base has to look at (see `Edit`).
+a scan of a delta of a quiet base has to look at (see `Edit`). Python pays per
+instruction, so callers leave deltas of many instructions to git (`delta_size`,
+`adopt`).
 
 Only what this module reads with certainty is read here: packs with a version 2
 index (git's default since 2007). Loose objects are not in any pack, and an
@@ -44,9 +46,10 @@ class Edit:
     """How a blob stored as a delta of the blob at `base` differs from it.
 
     The blob is pieces of the base, in any order, and inserted bytes: `changed`
-    lists the inserted spans, and an empty span where two pieces that were not
-    adjacent in the base meet. A keyword in no changed span and across none lies
-    inside one piece, so the base holds it too.
+    covers the inserted spans, and (as an empty span) each place where two pieces
+    that were not adjacent in the base meet; spans less than `JOIN_GAP` apart are
+    given as one. A keyword in no changed span and across none lies inside one
+    piece, so the base holds it too.
     """
 
     base: Location
