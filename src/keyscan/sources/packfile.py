@@ -87,8 +87,11 @@ class Index:
     """A pack's `.idx` (version 2): object names, sorted, and each one's offset."""
 
     def __init__(self, pack: Path, hash_size: int) -> None:
-        with open(pack.with_suffix(".idx"), "rb") as file:
-            self._data = data = file.read()
+        with open(pack.with_suffix(".idx"), "rb") as file:  # mapped: a big repository's
+            try:  # index is hundreds of MB, read a page at a time
+                self._data = data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:
+                raise PackError(f"{pack.name}: its index is empty") from None
         if data[:8] != b"\xfftOc\x00\x00\x00\x02":
             raise PackError(f"{pack.name}: not a version 2 pack index")
         self.count = int.from_bytes(data[8 + 255 * 4 : 8 + 256 * 4], "big")
