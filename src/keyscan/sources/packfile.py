@@ -231,19 +231,13 @@ class PackReader:
 
     def delta_size(self, where: Location) -> int:
         """How many bytes of delta the blob at `where` is stored as (0: stored whole)."""
-        try:
-            kind, size, _, _ = self._header(where)
-        except (OSError, IndexError, ValueError) as error:
-            raise PackError(f"damaged pack object at {where}: {error}") from None
+        kind, size, _, _ = self._header(where)
         return 0 if kind == BLOB else size
 
     def adopt(self, where: Location, data: bytes) -> tuple[Location | None, bytes | None]:
         """Take the blob at `where` as git rebuilt it (see `delta_size`): kept for its own
         deltas as if read here. Its delta base, and that base's text if still kept."""
-        try:
-            base = self._header(where)[3]
-        except (OSError, IndexError, ValueError) as error:
-            raise PackError(f"damaged pack object at {where}: {error}") from None
+        base = self._header(where)[3]
         self._keep(where, data)
         if base is None:
             return None, None
@@ -271,6 +265,12 @@ class PackReader:
 
     def _header(self, where: Location) -> tuple[int, int, int, Location | None]:
         """(type, inflated size, where the zlib stream starts, delta base or None)."""
+        try:
+            return self._parse_header(where)
+        except (OSError, IndexError, ValueError) as error:  # cut short, unmappable, gone
+            raise PackError(f"damaged pack object at {where}: {error}") from None
+
+    def _parse_header(self, where: Location) -> tuple[int, int, int, Location | None]:
         pack = self._map(where[0])
         at = where[1]
         byte = pack[at]
