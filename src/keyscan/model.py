@@ -144,12 +144,20 @@ class Vendor(Value):
 
 
 class Verification(Value):
-    __slots__ = ("detail", "http_status", "status")
+    __slots__ = ("access", "detail", "http_status", "status")
 
-    def __init__(self, status: str, http_status: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        status: str,
+        http_status: int | None = None,
+        detail: str = "",
+        access: tuple[tuple[str, object], ...] | None = None,
+    ) -> None:
         self.status: Final = status  # live | invalid | unknown | unverifiable
         self.http_status: Final = http_status
         self.detail: Final = detail
+        # what a live key opens: (field, value) pairs in the contract's order, or None
+        self.access: Final = access
 
 
 class Finding(Value):
@@ -159,9 +167,16 @@ class Finding(Value):
         "column",
         "commit",
         "encoding",
+        "first_seen",
+        "image",
+        "last_seen",
+        "layer",
         "line",
+        "new",
         "path",
         "prefix",
+        "refs",
+        "repository",
         "rule_id",
         "secret",
         "severity",
@@ -182,6 +197,13 @@ class Finding(Value):
         encoding: str | None = None,
         commit: Commit | None = None,
         verification: Verification | None = None,
+        refs: tuple[str, ...] = (),
+        image: str | None = None,
+        layer: str | None = None,
+        repository: str | None = None,
+        first_seen: str | None = None,
+        last_seen: str | None = None,
+        new: bool | None = None,
     ) -> None:
         self.rule_id: Final = rule_id
         self.vendor: Final = vendor
@@ -194,6 +216,13 @@ class Finding(Value):
         self.encoding: Final = encoding  # None, or how the secret was hidden ("base64")
         self.commit: Final = commit
         self.verification: Final = verification
+        self.refs: Final = refs  # git modes: refs that reach the introducing commit, sorted
+        self.image: Final = image  # `keyscan image`: the IMAGE argument
+        self.layer: Final = layer  # `keyscan image`: "sha256:…" of the layer, None for config
+        self.repository: Final = repository  # `keyscan audit`: the repository as given
+        self.first_seen: Final = first_seen  # `keyscan audit`: ISO 8601, from the inventory
+        self.last_seen: Final = last_seen
+        self.new: Final = new  # `keyscan audit`: first seen in this audit
 
     @property
     def secret_sha256(self) -> str:
@@ -225,7 +254,15 @@ def redact(secret: str, prefix: str = "") -> str:
 class Stats(Value):
     """What a source read; mutated by sources while they stream, read by reporters."""
 
-    __slots__ = ("commits", "files", "scanned_bytes", "skipped", "suppressed")
+    __slots__ = (
+        "commits",
+        "failed_repositories",
+        "files",
+        "scanned_bytes",
+        "skipped",
+        "suppressed",
+        "unreadable",
+    )
     __hash__ = None  # type: ignore[assignment]  # mutable: no hash, as a plain dataclass
 
     def __init__(
@@ -235,12 +272,16 @@ class Stats(Value):
         commits: int = 0,
         skipped: int = 0,
         suppressed: dict[str, int] | None = None,
+        unreadable: int = 0,
+        failed_repositories: int = 0,
     ) -> None:
         self.scanned_bytes = scanned_bytes
         self.files = files
         self.commits = commits
         self.skipped = skipped  # unreadable or odd files, each with a warning on stderr
         self.suppressed: dict[str, int] = {} if suppressed is None else suppressed  # reason -> n
+        self.unreadable = unreadable  # git objects / inputs that could not be read (exit != 0)
+        self.failed_repositories = failed_repositories  # `keyscan audit`: could not be scanned
 
 
 class Report(Value):
