@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -238,12 +238,18 @@ def objects_dir(repo: GitRepo) -> Path:
     return Path(out.rstrip("\n")).resolve()  # relative to our directory, as git ran here
 
 
-def clone_mirror(url: str, dest: Path, progress: bool) -> GitRepo:
-    """Clone `url` bare with all refs into `dest`; failure → KeyscanError with git's reason."""
+def clone_mirror(url: str, dest: Path, progress: bool,
+                 env: Mapping[str, str] | None = None) -> GitRepo:
+    """Clone `url` bare with all refs into `dest`; failure → KeyscanError with git's reason.
+
+    `env`: git's whole environment (default: ours), e.g. a host's token in git's
+    environment config (hosts/gitauth.py), which no argv, URL or file ever holds.
+    """
     args = ["clone", "--mirror", "--progress" if progress else "--quiet", "--", url, str(dest)]
     try:
         done = subprocess.run(["git", *args], stderr=None if progress else subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                              env=None if env is None else dict(env))
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
     if done.returncode != 0:
