@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     if args.repo:
-        repo, keys = args.repo.resolve(), []
+        repo, keys = args.repo.resolve(), list[dict[str, Any]]()
     else:
         repo, manifest = load_or_build(CACHE, args.commits, args.seed)
         keys = manifest["keys"]  # type: ignore[assignment]

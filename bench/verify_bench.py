@@ -43,7 +43,9 @@ LIMITS: dict[str, list[tuple[int, float]]] = {
     "autoposting": [(60, 60.0)],  # assumed
 }
 # What each vendor documents answering (most leaked keys are already revoked).
-STATUSES = {vendor: (200, 401, 401, 401, 402, 403) for vendor in VENDORS}
+STATUSES: dict[str, tuple[int, ...]] = {
+    vendor: (200, 401, 401, 401, 402, 403) for vendor in VENDORS
+}
 STATUSES["posteverywhere"] = (200, 401, 401, 401, 403)  # no 402 on its endpoint
 
 

@@ -1,13 +1,22 @@
-"""Session-wide test setup. The network guard: nothing in a test run talks to anything
-but loopback, so no test can ever send a key to a real vendor.
+"""Session-wide test setup.
+
+- The network guard: nothing in a test run talks to anything but loopback, so no
+  test can ever send a key to a real vendor.
+- The user's cache is never touched: KEYSCAN_CACHE_DIR points at a folder of the
+  session's own (every subprocess inherits it), removed at the end.
+- `network`: the tests that pip-install from the package index in a subprocess (the
+  pre-commit framework, the action's install step); `pytest -m "not network"` runs
+  everything else offline. CI runs them all.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -58,14 +67,26 @@ def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
     return _getaddrinfo(host, *args, **kwargs)
 
 
+_SESSION_CACHE = tempfile.mkdtemp(prefix="keyscan-test-cache-")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    config.addinivalue_line(
+        "markers", "network: pip-installs from the package index in a subprocess "
+        "(deselect with -m 'not network')"
+    )
+    os.environ["KEYSCAN_CACHE_DIR"] = _SESSION_CACHE  # never the user's ~/.cache/keyscan
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
     socket.getaddrinfo = _guarded_getaddrinfo
     # Subprocesses (the real CLI) do not inherit the patch: point every vendor at a
     # closed loopback port, so a stray --verify can only fail locally.
     for vendor in VENDORS:
         os.environ[f"KEYSCAN_{vendor.upper()}_API_BASE"] = "http://127.0.0.1:9"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
 @pytest.fixture

@@ -152,6 +152,7 @@ def pushed(tmp_path: Path) -> tuple[Path, dict[str, Any], str]:
     return repo.path, {"ref": "refs/heads/main", "before": before, "after": after}, secret
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_findings_fail_the_step_by_default(
     runner: Runner, pushed: tuple[Path, dict[str, Any], str]
 ) -> None:
@@ -166,6 +167,7 @@ def test_findings_fail_the_step_by_default(
     assert secret not in result.out + result.err + result.summary
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_sarif_file_and_fail_on_findings_false(
     runner: Runner, pushed: tuple[Path, dict[str, Any], str]
 ) -> None:
@@ -181,6 +183,7 @@ def test_sarif_file_and_fail_on_findings_false(
     assert secret not in sarif
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_clean_push_passes(runner: Runner, tmp_path: Path) -> None:
     repo = Repo(tmp_path / "clean")
     repo.write("a.txt", "nothing\n")
@@ -195,6 +198,7 @@ def test_clean_push_passes(runner: Runner, tmp_path: Path) -> None:
     assert "No secrets found." in result.summary
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_args_are_split_like_a_shell_but_never_run(
     runner: Runner, pushed: tuple[Path, dict[str, Any], str]
 ) -> None:
@@ -213,6 +217,7 @@ def test_args_are_split_like_a_shell_but_never_run(
     assert not list(workspace.glob("pwned*"))
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_errors_fail_the_step_even_without_fail_on_findings(
     runner: Runner, pushed: tuple[Path, dict[str, Any], str]
 ) -> None:

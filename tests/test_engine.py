@@ -213,9 +213,12 @@ def test_placeholders_are_found_by_the_engine_and_left_to_the_filter() -> None:
     assert is_placeholder(finding.secret, finding.prefix)
 
 
-def test_many_keywords_without_keys_cost_no_findings() -> None:
-    text = "POST /powerpost/ HTTP/1.1\n" * 20_000 + "post_everywhere = None\n"
-    assert scan(text) == []
+def test_many_keywords_without_keys_cost_no_findings_and_hide_no_key() -> None:
+    flood = "POST /powerpost/ HTTP/1.1\n" * 20_000 + "post_everywhere = None\n"
+    assert scan(flood) == []
+    key = make_key("powerpost", random.Random(216))
+    (finding,) = scan(flood + f"POWERPOST_KEY = '{key}'\n")  # after 20,000 keyword hits
+    assert (finding.rule_id, finding.secret, finding.line) == ("powerpost-api-key", key, 20_002)
 
 
 def test_many_keys_on_one_long_line_each_get_their_own_column() -> None:

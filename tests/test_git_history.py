@@ -29,9 +29,9 @@ def iso(tick: int) -> str:
     return datetime.fromtimestamp(tick, timezone.utc).isoformat()
 
 
-def commit(repo: Repo, message: str = "change", **kw: str) -> tuple[str, str]:
+def commit(repo: Repo, message: str = "change", author: str | None = None) -> tuple[str, str]:
     """Commit and return (id, author date as keyscan must report it)."""
-    sha = repo.commit(message, **kw)
+    sha = repo.commit(message, author=author)
     return sha, iso(repo.tick)
 
 

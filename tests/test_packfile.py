@@ -304,7 +304,7 @@ def test_a_repack_during_the_scan_sends_the_blobs_to_git(
     repack(repo)
     before = scan_in_process(repo.path)
     assert len(before) == 6
-    real_locate = blobscan.locate
+    real_locate = blobscan.locate  # type: ignore[attr-defined]  # imported there, patched there
 
     def locate_then_repack(*args: object, **kwargs: object) -> object:
         found = real_locate(*args, **kwargs)  # type: ignore[arg-type]

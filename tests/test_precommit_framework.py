@@ -21,7 +21,7 @@ from keys import make_key
 
 ROOT = Path(__file__).resolve().parents[1]
 # What pip needs to build keyscan, plus the hook manifest; nothing of the working copy's caches.
-SHIPPED = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "src", "rules")
+SHIPPED = ("pyproject.toml", "README.md", "LICENSE", ".pre-commit-hooks.yaml", "src", "rules")
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -83,6 +83,7 @@ def commit_all(message: str, repo: Repo, env: dict[str, str]) -> None:
     run(["git", "commit", "-q", "-m", message], repo, env)
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_leaking_commit_is_blocked_and_clean_commit_passes(
     consumer: tuple[Repo, dict[str, str]],
 ) -> None:
@@ -107,6 +108,7 @@ def test_leaking_commit_is_blocked_and_clean_commit_passes(
     assert repo.git("rev-list", "--count", "HEAD") == "2"
 
 
+@pytest.mark.network  # pip-installs keyscan from the package index
 def test_leaking_push_is_blocked_and_clean_push_passes(
     consumer: tuple[Repo, dict[str, str]], tmp_path: Path
 ) -> None:

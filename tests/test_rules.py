@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from keys import make_key
 from keyscan.engine import Engine
 from keyscan.errors import KeyscanError
 from keyscan.filters.placeholders import is_placeholder
@@ -126,11 +128,22 @@ def test_extended_replaces_by_id_and_without_rejects_unknown_ids() -> None:
 def test_ruleset_and_rules_survive_pickling_for_worker_processes() -> None:
     import pickle
 
+    ruleset = pickle.loads(pickle.dumps(BUILTIN))
+    assert isinstance(ruleset, RuleSet)
+    assert ruleset.rules == BUILTIN.rules
+    assert all(isinstance(r, Rule) for r in ruleset.rules)
+    assert ruleset.vendors == BUILTIN.vendors
+
     engine = pickle.loads(pickle.dumps(ENGINE))
     assert isinstance(engine, Engine)
-    assert [r.id for r in engine.rules] == [r.id for r in BUILTIN.rules]
-    assert isinstance(BUILTIN, RuleSet)
-    assert all(isinstance(r, Rule) for r in BUILTIN.rules)
+    # the unpickled engine finds what the original finds, at the same place
+    key = make_key("posteverywhere", random.Random(126))
+    fragment = Fragment(data=f"x = 1\nKEY = '{key}'\n".encode(), path="app.py")
+    found = engine.scan(fragment)
+    assert [(f.rule_id, f.secret, f.line, f.column) for f in found] == [
+        ("posteverywhere-api-key", key, 2, 8)
+    ]
+    assert found == ENGINE.scan(fragment)
 
 
 def keyscan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,6 +9,7 @@ import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from keys import PREFIXES, make_key
 from keyscan.engine import Engine
 from keyscan.model import Stats
 from keyscan.rules import load_builtin
+from keyscan.sources import paths as paths_module
 from keyscan.sources.paths import POOL_MIN_BYTES, POOL_MIN_FILES, scan_paths
 
 TIMEOUT = 60  # a hang on a FIFO or a symlink loop fails the test instead of the run
@@ -185,9 +187,18 @@ def test_many_files_are_scanned_by_worker_processes_with_the_same_results(
             text += f"KEY = '{secret}'\n"
         write(tmp_path / "pkg" / f"m{number}.py", text)
     total = sum(p.stat().st_size for p in (tmp_path / "pkg").iterdir())
-    assert total >= POOL_MIN_BYTES  # so the pool really runs
+    assert total >= POOL_MIN_BYTES
+    pools: list[int] = []
+    real_pool = paths_module._run_pool
+
+    def counting_pool(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        pools.append(args[2])  # the number of workers
+        yield from real_pool(*args, **kwargs)
+
+    monkeypatch.setattr(paths_module, "_run_pool", counting_pool)
     stats = Stats()
     findings = list(scan_paths(["pkg"], Engine(load_builtin().rules), stats, warn=print))
+    assert len(pools) == 1 and pools[0] >= 2  # the worker pool scanned them, not this process
     assert {f.path: f.secret for f in findings} == planted
     assert stats.files == POOL_MIN_FILES * 2
     assert stats.scanned_bytes == total

@@ -112,22 +112,27 @@ def test_each_vendor_gets_one_get_at_its_path_with_its_auth_header(
 
 
 @pytest.mark.parametrize(
-    ("vendor", "status", "expected"),
+    ("vendor", "status", "expected", "detail"),
     [
-        ("repeatposts", 402, "live"),
-        ("powerpost", 403, "live"),
-        ("autoposting", 402, "live"),
-        ("posteverywhere", 403, "live"),  # a key without the Read scope still works
-        ("posteverywhere", 402, "unknown"),  # not in PostEverywhere's documented answers
-        ("powerpost", 404, "unknown"),
+        ("repeatposts", 402, "live", "the key works (the account is out of credits)"),
+        ("powerpost", 403, "live", "the key works (it lacks a permission for this endpoint)"),
+        ("autoposting", 402, "live", "the key works (the account is out of credits)"),
+        # a key without the Read scope still works
+        ("posteverywhere", 403, "live", "the key works (it lacks a permission for this endpoint)"),
+        # not in PostEverywhere's documented answers
+        ("posteverywhere", 402, "unknown", "unexpected answer 402 from 127.0.0.1"),
+        ("powerpost", 404, "unknown", "unexpected answer 404 from 127.0.0.1"),
     ],
 )
-def test_status_table(fake_vendor: FakeVendors, vendor: str, status: int, expected: str) -> None:
+def test_status_table(
+    fake_vendor: FakeVendors, vendor: str, status: int, expected: str, detail: str
+) -> None:
     secret = key(vendor)
     fake_vendor.answer(secret, json_answer(status))
     [out], _ = run([finding(secret, vendor)])
-    assert out.verification == Verification(expected, status, out.verification.detail)  # type: ignore[union-attr]
-    assert out.verification and out.verification.detail
+    assert out.verification is not None
+    assert (out.verification.status, out.verification.http_status) == (expected, status)
+    assert out.verification.detail == detail
 
 
 @pytest.mark.parametrize(
