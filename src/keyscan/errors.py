@@ -24,5 +24,7 @@ def report_error(message: str) -> ExitCode:
     """The one stderr line every failure a user can fix gets; the exit code to return."""
     import sys
 
-    print(f"keyscan: error: {message}", file=sys.stderr)
+    from keyscan.report.common import printable  # a path in the message may hold a newline
+
+    print(f"keyscan: error: {printable(message)}", file=sys.stderr)
     return ExitCode.ERROR

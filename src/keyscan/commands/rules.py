@@ -21,11 +21,12 @@ def command(ctx: click.Context, config: Path | None) -> ExitCode | None:
     if ctx.invoked_subcommand is not None:
         return None
     from keyscan.pipeline import active_rules
+    from keyscan.report.common import printable
 
     _, ruleset = active_rules(config, Path("."))
     rows = [("ID", "VENDOR", "SEVERITY", "VERIFIABLE")]
-    rows += [
-        (rule.id, rule.vendor, rule.severity, "yes" if rule.verify else "no")
+    rows += [  # a config's rule may name any vendor: escaped like every text from input
+        (rule.id, printable(rule.vendor), rule.severity, "yes" if rule.verify else "no")
         for rule in ruleset.rules
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
@@ -42,13 +43,14 @@ def check(file: Path | None) -> ExitCode:
 
     Exits 1 naming each example that misbehaves, 0 when all pass.
     """
+    from keyscan.report.common import printable
     from keyscan.rulecheck import check_examples
     from keyscan.rules import load_builtin, load_rule_file
 
     ruleset = load_rule_file(file) if file is not None else load_builtin()
     problems = check_examples(ruleset.rules)
     for problem in problems:
-        click.echo(f"FAIL {problem}")
+        click.echo(f"FAIL {printable(problem)}")
     examples = sum(len(r.examples) + len(r.negative_examples) for r in ruleset.rules)
     if problems:
         click.echo(f"{len(problems)} problem(s) in {len(ruleset.rules)} rules", err=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from keyscan.errors import KeyscanError
+from keyscan.report.common import printable
 
 if TYPE_CHECKING:
     from keyscan.model import Finding
@@ -147,4 +148,4 @@ def _print(finding: Finding, ruleset: RuleSet, format_: str) -> None:
     ]
     for label, value in lines:
         if value not in (None, ""):
-            click.echo(f"{label + ':':8}{value}")
+            click.echo(f"{label + ':':8}{printable(str(value))}")

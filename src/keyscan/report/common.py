@@ -6,31 +6,67 @@ import re
 
 from keyscan.model import Finding, Report, Verification
 
-# control characters (a file name can hold ESC sequences that rewrite a terminal) and the
+# Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
+# typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+# Control characters (a file name can hold a newline that forges a report line, or ESC
+# sequences that rewrite a terminal), the Unicode line and paragraph separators, and the
 # surrogates that stand for undecodable bytes of a path. Patterns, not compiled regexes:
 # `re` compiles and caches them on first use, so the hook does not pay ~0.3 ms at import.
-_UNPRINTABLE = "[\x00-\x1f\x7f-\x9f\udc80-\udcff]"
-_SURROGATE = "[\udc80-\udcff]"
+_UNPRINTABLE = "[\x00-\x1f\x7f-\x9f\u2028\u2029\udc80-\udcff]"
+_JSON_RAW = "[\u2028\u2029\udc80-\udcff]"  # what JSON text may hold raw, but should not
+# GitHub's runner reads `##[command]` anywhere in a line (its legacy syntax) and
+# `::command::` at the start of one, after any whitespace (`TrimStart`).
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_LEGACY_COMMAND = "##["
+_SAFE_LEGACY = "#\\x23["
 
 
 def printable(text: str) -> str:
-    """`text` safe to show a person: each control character or raw byte as `\\xNN`."""
-    return re.sub(_UNPRINTABLE, _escape, text)
+    """`text` safe to show inside one line: each control character or raw byte as `\\xNN`,
+    and no `##[` (a workflow command anywhere in a GitHub Actions log line).
+
+    The one escaping of text taken from the input (paths, ref names, commit messages,
+    rule fields, server answers) for every line-oriented format and every stderr line.
+    """
+    text = re.sub(_UNPRINTABLE, _escape, text)
+    return text.replace(_LEGACY_COMMAND, _SAFE_LEGACY) if _LEGACY_COMMAND in text else text
 
 
-def printable_lines(text: str) -> str:
-    """Like `printable`, keeping the newlines that separate lines."""
-    return "\n".join(printable(line) for line in text.split("\n"))
+def printable_line(text: str) -> str:
+    """`printable`, for text that starts a line: it cannot start a `::` workflow command."""
+    text = printable(text)
+    body = text.lstrip()
+    if body.startswith("::"):
+        cut = len(text) - len(body)
+        return text[:cut] + "\\x3a" + text[cut + 1:]
+    return text
+
+
+def printable_lines(lines: Iterable[str]) -> str:
+    """Lines (each built from fields, none holding its own newline) as safe text."""
+    return "\n".join(printable_line(line) for line in lines)
 
 
 def json_safe(text: str) -> str:
-    """JSON text with undecodable path bytes as `\\udcNN` escapes, so it stays valid UTF-8."""
-    return re.sub(_SURROGATE, lambda match: f"\\u{ord(match.group()):04x}", text)
+    """JSON text with undecodable path bytes as `\\udcNN` escapes, so it stays valid UTF-8,
+    the line separators U+2028/9 escaped (old JavaScript parsers end a line there),
+    and `##[` written `#\\u0023[` (the same string), so the runner reads no command in it."""
+    text = re.sub(_JSON_RAW, lambda match: f"\\u{ord(match.group()):04x}", text)
+    return text.replace(_LEGACY_COMMAND, "#\\u0023[")
 
 
 def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code - 0xDC00 if code >= 0xDC80 else code:02x}"
+    char = match.group()
+    if char in _NAMED:
+        return _NAMED[char]
+    code = ord(char)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"  # a raw byte of an undecodable path
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def vendor_name(report: Report, vendor: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from keyscan.model import Finding, Report
+from keyscan.report.common import printable
 
 
 def render_step_summary(report: Report, scanned: str) -> str:
@@ -51,7 +52,8 @@ def _row(finding: Finding, report: Report) -> str:
 
 def _text(value: str) -> str:
     """Literal text in a table cell: no Markdown, no HTML, no cell breaks from odd paths."""
-    escaped = html.escape(" ".join(value.split()), quote=False).replace("|", "&#124;")
+    one_line = printable(" ".join(value.split()))  # and no control character or `##[`
+    escaped = html.escape(one_line, quote=False).replace("|", "&#124;")
     for char in "\\`*_[]~":
         escaped = escaped.replace(char, "\\" + char)
     return escaped

@@ -21,16 +21,19 @@ SHORT_SHA = 10
 
 
 def render(report: Report) -> str:
-    if not report.findings:
-        return f"keyscan: {summary_line(report)}.\n"
+    """Every line escaped on its own (`printable_lines`): no byte of a path, ref or commit
+    message can end a line early or start a workflow command under GitHub Actions."""
+    lines: list[str] = []
     findings = sorted(report.findings, key=lambda f: not is_live(f))  # stable: live first
-    blocks = [_finding(report, finding) for finding in findings]
-    blocks.append(_next_steps(report))
-    blocks.append(f"keyscan: {summary_line(report)}.")
-    return printable_lines("\n\n".join(blocks)) + "\n"
+    for finding in findings:
+        lines.extend([*_finding(report, finding), ""])
+    if findings:
+        lines.extend([*_next_steps(report), ""])
+    lines.append(f"keyscan: {summary_line(report)}.")
+    return printable_lines(lines) + "\n"
 
 
-def _finding(report: Report, finding: Finding) -> str:
+def _finding(report: Report, finding: Finding) -> list[str]:
     lines = [
         f"{finding.path}:{finding.line}:{finding.column}: "
         f"{vendor_name(report, finding.vendor)} API key ({finding.rule_id}, {finding.severity})",
@@ -46,12 +49,12 @@ def _finding(report: Report, finding: Finding) -> str:
     if finding.verification is not None:
         lines.append(f"  status:   {verification_text(finding.verification)}")
     lines.append(f"  revoke:   {revoke_text(report, finding.vendor)}")
-    return "\n".join(lines)
+    return lines
 
 
-def _next_steps(report: Report) -> str:
+def _next_steps(report: Report) -> list[str]:
     steps = [*_fix_steps(report), *_false_positive_steps(report.mode)]
-    return "What to do next:\n" + "\n".join(f"  - {step}" for step in steps)
+    return ["What to do next:", *(f"  - {step}" for step in steps)]
 
 
 def _fix_steps(report: Report) -> list[str]:
