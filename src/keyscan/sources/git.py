@@ -6,6 +6,11 @@ environment or the working directory. User text (revisions, URLs) never
 reaches git where it could be read as an option: revisions are resolved with
 `--end-of-options` first and only object ids are passed on.
 
+History is read as the remote receives it, and a scanned repository never makes git
+run a command: every git keyscan starts gets `SAFE_CONFIG` (on its command line, which
+beats any config file) and `SAFE_ENV` (replace refs and grafts off: `git replace` can
+swap the commit that added a key for one without it, while a push sends the original).
+
 Blob contents are read from `git cat-file --batch` with exact sizes (never
 `readline` on contents), one object at a time, so memory stays bounded by the
 largest blob.
@@ -35,6 +40,35 @@ GITLINK_MODE = "160000"  # a submodule entry: a commit id, not a blob
 # does not pay ~0.3 ms at import for what `keyscan staged` never uses.
 _URL = r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)"
 
+# What a repository's own config could make git run, turned off. Filters and textconv
+# need a driver from config plus a flag or a checkout keyscan never uses (plumbing only,
+# no work-tree reads); tests keep that so (tests/test_git_safety.py).
+SAFE_CONFIG = (
+    "core.fsmonitor=false",  # reading the index (diff-index, status) runs the monitor
+    "core.hooksPath=/dev/null",  # fetch and clone run reference-transaction hooks
+    "log.showSignature=false",  # git log would run gpg.program
+    # git's `protocol.allow` thinking: known transports only; `ext::` runs a command and
+    # `foo::` a remote helper, whoever wrote the URL (a config's insteadOf included)
+    "protocol.allow=never",
+    *(f"protocol.{name}.allow=always" for name in ("https", "http", "ssh", "git", "file")),
+)
+_SAFE_ARGS = tuple(arg for setting in SAFE_CONFIG for arg in ("-c", setting))
+SAFE_ENV = {
+    "GIT_NO_REPLACE_OBJECTS": "1",
+    "GIT_GRAFT_FILE": "/dev/null/none",  # no grafts (and, unlike /dev/null, no hint about them)
+    "GIT_OPTIONAL_LOCKS": "0",  # never rewrite the index of the repository being scanned
+    "GIT_TERMINAL_PROMPT": "0",  # a scan never waits for a password
+}
+
+
+def git_env(extra: Mapping[str, str] | None = None, *,
+            base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every git keyscan starts: `base` (default: ours), `SAFE_ENV`,
+    then `extra`."""
+    import os
+
+    return {**(os.environ if base is None else base), **SAFE_ENV, **(extra or {})}
+
 
 def is_zero(oid: str) -> bool:
     """True for git's all-zeros id (any hash length): no object."""
@@ -59,7 +93,7 @@ def open_repo(path: str | None) -> GitRepo:
     """The repository containing `path` (default: the current directory)."""
     where = Path(path or ".")
     done = _git(
-        ["-C", str(where), "rev-parse", "--absolute-git-dir", "--show-object-format",
+        [*_SAFE_ARGS, "-C", str(where), "rev-parse", "--absolute-git-dir", "--show-object-format",
          "--is-inside-work-tree", "--show-cdup"],
         check=False,
     )
@@ -74,7 +108,7 @@ def open_repo(path: str | None) -> GitRepo:
 
 def command(repo: GitRepo, *args: str) -> list[str]:
     """The argv that runs git subcommand `args` in `repo`."""
-    base = ["git", f"--git-dir={repo.git_dir}"]
+    base = ["git", *_SAFE_ARGS, f"--git-dir={repo.git_dir}"]
     if repo.work_tree is not None:
         base.append(f"--work-tree={repo.work_tree}")
     return [*base, *args]
@@ -90,7 +124,8 @@ def popen(repo: GitRepo, *args: str, stdin: int | IO[bytes] | None = None,
     """Start git in `repo` for streaming; the caller waits for it (see `check_exit`)."""
     try:
         proc = subprocess.Popen(
-            command(repo, *args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+            command(repo, *args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            env=git_env(),
         )
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
@@ -247,9 +282,9 @@ def clone_mirror(url: str, dest: Path, progress: bool,
     """
     args = ["clone", "--mirror", "--progress" if progress else "--quiet", "--", url, str(dest)]
     try:
-        done = subprocess.run(["git", *args], stderr=None if progress else subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                              env=None if env is None else dict(env))
+        done = subprocess.run(["git", *_SAFE_ARGS, *args], env=git_env(base=env),
+                              stderr=None if progress else subprocess.PIPE,
+                              stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
     if done.returncode != 0:
@@ -315,7 +350,7 @@ def _feed(stdin: IO[bytes] | None, oids: Iterable[str]) -> None:
 def _git(args: list[str], input: bytes | None = None,
          check: bool = True) -> subprocess.CompletedProcess[bytes]:
     try:
-        done = subprocess.run(["git", *args], input=input, capture_output=True)
+        done = subprocess.run(["git", *args], input=input, capture_output=True, env=git_env())
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
     if check and done.returncode != 0:
@@ -347,16 +382,53 @@ def try_fetch(repo: GitRepo, options: Sequence[str], remote: str, *refspecs: str
     Only `options` are read as options: `--end-of-options` keeps a remote or refspec
     that came from a CI payload or `--range` from ever being one (`--upload-pack=…`).
     """
-    import os
-
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    argv = command(repo, "fetch", "--quiet", *options, "--end-of-options", remote, *refspecs)
+    config, env = _transport(repo)
+    argv = command(repo, *config, "fetch", "--quiet", "--upload-pack=git-upload-pack",
+                   *options, "--end-of-options", remote, *refspecs)
     try:
-        done = subprocess.run(argv, env=env,
+        done = subprocess.run(argv, env=git_env(env),
                               stdin=subprocess.DEVNULL, capture_output=True)
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
     return done.returncode == 0
+
+
+# The settings with which a fetch runs a program of the config's choosing. The user's own
+# (system, global, environment, `-c`) are kept; the fetched repository's (local,
+# worktree) are not: `remote.*.uploadpack` is overridden by --upload-pack, the rest here.
+_TRANSPORT_KEYS = r"^(core\.sshcommand|core\.askpass|core\.gitproxy|credential\..*helper)$"
+_TRANSPORT_ENV = {"core.sshcommand": "GIT_SSH_COMMAND", "core.askpass": "GIT_ASKPASS",
+                  "core.gitproxy": "GIT_PROXY_COMMAND"}
+
+
+def _transport(repo: GitRepo) -> tuple[list[str], dict[str, str]]:
+    """(`-c` arguments, environment) that keep the user's transport programs and drop the
+    repository's: an environment variable beats its config key, an empty
+    `credential.helper` resets the helper list (then the user's are given again)."""
+    import os
+
+    done = _git(command(repo, "config", "--show-scope", "--get-regexp", _TRANSPORT_KEYS)[1:],
+                check=False)
+    trusted: list[tuple[str, str]] = []
+    for line in done.stdout.decode("utf-8", "surrogateescape").splitlines():
+        scope, _, setting = line.partition("\t")
+        key, _, value = setting.partition(" ")
+        if scope not in ("local", "worktree"):
+            trusted.append((key, value))
+    env = {}
+    for key, variable in _TRANSPORT_ENV.items():
+        if variable in os.environ or (variable == "GIT_SSH_COMMAND" and "GIT_SSH" in os.environ):
+            continue  # the user's own choice, which beats every config
+        values = [value for name, value in trusted if name == key]
+        if key == "core.gitproxy" and values:
+            continue  # "CMD for HOST" entries: the first read wins, and the user's come first
+        default = "ssh" if key == "core.sshcommand" else ""  # "": no askpass, no proxy
+        env[variable] = values[-1] if values else default
+    config = ["-c", "credential.helper="]
+    for key, value in trusted:
+        if key.startswith("credential."):
+            config += ["-c", f"{key}={value}"]
+    return config, env
 
 
 # --- for `keyscan staged` (sources/staged.py): the index against HEAD ----------------
