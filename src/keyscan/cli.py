@@ -59,10 +59,43 @@ def scan_options(func: F) -> F:
             is_flag=True,
             help="Also report placeholder keys such as pe_live_0000….",
         ),
+        click.option(
+            "--max-archive-depth",
+            type=click.IntRange(min=0),
+            default=8,
+            show_default=True,
+            help="Open archives nested this deep (a file is 0, its members 1; 0: never open).",
+        ),
+        click.option(
+            "--max-decompressed-bytes",
+            type=ByteSize(),
+            default="1GiB",
+            show_default=True,
+            help="Stop expanding an archive (outermost) past this many bytes (e.g. 512MiB).",
+        ),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+_UNIT_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+class ByteSize(click.ParamType):  # type: ignore[type-arg]
+    """A byte count: 1073741824, 64KiB, 512M, 1GiB (K/M/G/T are powers of 1024)."""
+
+    name = "bytes"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        import re
+
+        match = re.fullmatch(r"\s*(\d{1,15})\s*([kmgt]?)(?:i?b)?\s*", str(value), re.IGNORECASE)
+        if match is None:
+            self.fail("expected a byte count such as 1073741824, 512MiB or 1G", param, ctx)
+        return int(match.group(1)) << _UNIT_SHIFTS[match.group(2).lower()]
 
 
 def options_from(kwargs: dict[str, Any]) -> ScanOptions:
@@ -76,6 +109,8 @@ def options_from(kwargs: dict[str, Any]) -> ScanOptions:
         only_live=kwargs.pop("only_live"),
         show_secrets=kwargs.pop("show_secrets"),
         include_placeholders=kwargs.pop("include_placeholders"),
+        max_archive_depth=kwargs.pop("max_archive_depth"),
+        max_decompressed_bytes=kwargs.pop("max_decompressed_bytes"),
     )
 
 

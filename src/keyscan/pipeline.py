@@ -44,6 +44,8 @@ class ScanOptions(Value):
         "config",
         "format",
         "include_placeholders",
+        "max_archive_depth",
+        "max_decompressed_bytes",
         "only_live",
         "output",
         "show_secrets",
@@ -60,6 +62,8 @@ class ScanOptions(Value):
         only_live: bool = False,
         show_secrets: bool = False,
         include_placeholders: bool = False,
+        max_archive_depth: int = 8,
+        max_decompressed_bytes: int = 1 << 30,
     ) -> None:
         self.format: Final = format
         self.output: Final = output
@@ -69,6 +73,8 @@ class ScanOptions(Value):
         self.only_live: Final = only_live
         self.show_secrets: Final = show_secrets
         self.include_placeholders: Final = include_placeholders
+        self.max_archive_depth: Final = max_archive_depth  # archive.Limits
+        self.max_decompressed_bytes: Final = max_decompressed_bytes
 
 
 class Setup(Value):

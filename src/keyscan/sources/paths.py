@@ -9,6 +9,8 @@
 - Only regular files are read while walking: FIFOs, sockets and devices are passed
   over, so nothing blocks. Files that cannot be read get one warning each and
   count in `stats.skipped`.
+- Archives (zip family, tar, gzip, bzip2, xz; by content) are opened and their
+  members scanned at `archive!member` (`contents.py`, `archive.py`), within `limits`.
 - Many files are read and scanned by a pool of worker processes; small scans stay
   in this process, where starting workers would cost more than it saves.
 """
@@ -26,6 +28,8 @@ from keyscan.engine import Engine
 from keyscan.errors import KeyscanError
 from keyscan.model import Finding, Fragment, Stats
 from keyscan.progress import Progress
+from keyscan.sources.archive import Limits
+from keyscan.sources.contents import Scanned, is_archive, scan_data
 
 Warn = Callable[[str], None]
 STDIN = "-"
@@ -59,14 +63,17 @@ def check_paths(paths: Sequence[str]) -> None:
             raise KeyscanError(f"path not found: {path}: check the path (or give - for stdin)")
 
 
-def scan_paths(paths: Sequence[str], engine: Engine, stats: Stats, warn: Warn) -> Iterator[Finding]:
+def scan_paths(
+    paths: Sequence[str], engine: Engine, stats: Stats, warn: Warn, limits: Limits | None = None
+) -> Iterator[Finding]:
     """Findings in every file below `paths`; `stats` is updated as files are read."""
+    limits = limits or Limits()
     pipes: list[str] = []
     with Progress("keyscan: scanning") as progress:
-        for result in _run(_targets(paths, stats, warn, pipes), engine):
+        for result in _run(_targets(paths, stats, warn, pipes), engine, limits):
             yield from _merge(result, stats, warn, progress)
         for report in pipes:
-            yield from _merge(_scan_pipe(report, engine), stats, warn, progress)
+            yield from _merge(_scan_pipe(report, engine, limits), stats, warn, progress)
 
 
 def _merge(result: _Result, stats: Stats, warn: Warn, progress: Progress) -> list[Finding]:
@@ -147,7 +154,7 @@ def _report(path: str) -> str:
     return os.path.normpath(path).replace(os.sep, "/")
 
 
-def _scan_pipe(report: str, engine: Engine) -> _Result:
+def _scan_pipe(report: str, engine: Engine, limits: Limits) -> _Result:
     result = _Result()
     try:
         if report == STDIN:
@@ -158,11 +165,20 @@ def _scan_pipe(report: str, engine: Engine) -> _Result:
     except OSError as error:
         result.problems.append(f"cannot read {report}: {error.strerror or error}; skipped")
         return result
-    _scan_into(result, engine, data, report)
+    _scan_into(result, engine, data, report, limits)
     return result
 
 
-def _scan_into(result: _Result, engine: Engine, data: bytes, report: str) -> None:
+def _scan_into(result: _Result, engine: Engine, data: bytes, report: str, limits: Limits) -> None:
+    if is_archive(data, limits):
+        found = Scanned()
+        scan_data(engine, data, report, limits, found)
+        result.findings.extend(found.findings)
+        result.allowed += found.allowed
+        result.files += found.files
+        result.bytes += found.bytes
+        result.problems.extend(found.problems)
+        return
     findings, allowed = engine.scan_counted(Fragment(data, report))
     result.findings.extend(findings)
     result.allowed += allowed
@@ -182,7 +198,7 @@ def _read(target: _Target) -> bytes:
         return file.read()
 
 
-def _scan_batch(engine: Engine, batch: Sequence[_Target]) -> _Result:
+def _scan_batch(engine: Engine, batch: Sequence[_Target], limits: Limits) -> _Result:
     result = _Result()
     for target in batch:
         try:
@@ -191,11 +207,11 @@ def _scan_batch(engine: Engine, batch: Sequence[_Target]) -> _Result:
             reason = error.strerror or str(error)
             result.problems.append(f"cannot read {target.report}: {reason}; skipped")
             continue
-        _scan_into(result, engine, data, target.report)
+        _scan_into(result, engine, data, target.report, limits)
     return result
 
 
-def _run(targets: Iterator[_Target], engine: Engine) -> Iterator[_Result]:
+def _run(targets: Iterator[_Target], engine: Engine, limits: Limits) -> Iterator[_Result]:
     """Scan in this process, unless the walk shows enough work to pay for workers."""
     workers = min(os.cpu_count() or 1, 8)
     first: list[_Target] = []
@@ -205,16 +221,19 @@ def _run(targets: Iterator[_Target], engine: Engine) -> Iterator[_Result]:
         size += target.size
         if workers > 1 and len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES:
             # the rest of the walk overlaps with the workers' scanning
-            yield from _run_pool(itertools.chain(first, targets), engine, workers)
+            yield from _run_pool(itertools.chain(first, targets), engine, workers, limits)
             return
     for target in first:
-        yield _scan_batch(engine, [target])
+        yield _scan_batch(engine, [target], limits)
 
 
-def _run_pool(targets: Iterator[_Target], engine: Engine, workers: int) -> Iterator[_Result]:
+def _run_pool(
+    targets: Iterator[_Target], engine: Engine, workers: int, limits: Limits
+) -> Iterator[_Result]:
     from concurrent.futures import ProcessPoolExecutor, as_completed  # 15 ms: only when used
 
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(engine,)) as pool:
+    init = (engine, limits)
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=init) as pool:
         futures = [pool.submit(_scan_in_worker, batch) for batch in _batches(targets)]
         for future in as_completed(futures):
             yield future.result()
@@ -236,13 +255,15 @@ def _batches(targets: Iterator[_Target]) -> Iterator[list[_Target]]:
 
 # Each worker process builds its engine once, in the initializer, not once per batch.
 _worker_engine: Engine | None = None
+_worker_limits = Limits()
 
 
-def _start_worker(engine: Engine) -> None:
-    global _worker_engine
+def _start_worker(engine: Engine, limits: Limits) -> None:
+    global _worker_engine, _worker_limits
     _worker_engine = engine
+    _worker_limits = limits
 
 
 def _scan_in_worker(batch: list[_Target]) -> _Result:
     assert _worker_engine is not None, "the pool's initializer sets the engine"
-    return _scan_batch(_worker_engine, batch)
+    return _scan_batch(_worker_engine, batch, _worker_limits)
