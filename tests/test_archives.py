@@ -61,7 +61,9 @@ def keys() -> list[str]:
 
 
 def test_every_kind_is_opened_by_content_not_name(tmp_path: Path, keys: list[str]) -> None:
-    line = lambda n: f"x = 1\n\n    API = '{keys[n]}'\n".encode()  # noqa: E731  key at 3:12
+    def line(n: int) -> bytes:
+        return f"x = 1\n\n    API = '{keys[n]}'\n".encode()  # the key at 3:12
+
     inner = zip_bytes({"config/app.properties": line(1)})
     tarred = tar_bytes({"./etc/secret.env": line(3), "docs/readme": b"nothing"})
     files = {
