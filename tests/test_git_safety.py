@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from gitcli import Result, keyscan
 from gitrepo import Repo
 from keys import make_key
