@@ -287,7 +287,16 @@ class Stats(Value):
 class Report(Value):
     """All a reporter needs; reporters are pure functions Report -> str."""
 
-    __slots__ = ("findings", "mode", "rules", "show_secrets", "stats", "vendors", "version")
+    __slots__ = (
+        "findings",
+        "layer_notes",
+        "mode",
+        "rules",
+        "show_secrets",
+        "stats",
+        "vendors",
+        "version",
+    )
 
     def __init__(
         self,
@@ -298,6 +307,7 @@ class Report(Value):
         version: str,
         show_secrets: bool = False,
         mode: str = "scan",
+        layer_notes: dict[str, str] | None = None,
     ) -> None:
         self.findings: Final = findings
         self.stats: Final = stats
@@ -306,3 +316,5 @@ class Report(Value):
         self.version: Final = version
         self.show_secrets: Final = show_secrets
         self.mode: Final = mode  # the command: scan | git | staged | pre-push | ci (the advice)
+        # `keyscan image`: layer digest -> "layer 2 of 5, added by: RUN …" (secrets redacted)
+        self.layer_notes: Final = layer_notes or {}

@@ -140,11 +140,16 @@ def active_rules(config_file: Path | None, root: Path | None) -> tuple[Config, R
     return config, load_builtin().extended(config.rules).without(config.disable)
 
 
-def finish(findings: Iterable[Finding], setup: Setup, stats: Stats) -> ExitCode:
+def finish(
+    findings: Iterable[Finding],
+    setup: Setup,
+    stats: Stats,
+    layer_notes: dict[str, str] | None = None,
+) -> ExitCode:
     """Filter, verify, render and write; the exit code says whether anything was reported."""
     from keyscan.report import render, write_report
 
-    report = build_report(findings, setup, stats)
+    report = build_report(findings, setup, stats, layer_notes)
     write_report(render(report, setup.options.format), setup.options.output)
     return exit_code(report)
 
@@ -153,7 +158,12 @@ def exit_code(report: Report) -> ExitCode:
     return ExitCode.FINDINGS if report.findings else ExitCode.CLEAN
 
 
-def build_report(findings: Iterable[Finding], setup: Setup, stats: Stats) -> Report:
+def build_report(
+    findings: Iterable[Finding],
+    setup: Setup,
+    stats: Stats,
+    layer_notes: dict[str, str] | None = None,
+) -> Report:
     """Filter and verify: the Report every format renders (`ci` renders it more than once)."""
     from keyscan.filters import apply_filters
 
@@ -179,6 +189,7 @@ def build_report(findings: Iterable[Finding], setup: Setup, stats: Stats) -> Rep
         version=__version__,
         show_secrets=options.show_secrets,
         mode=setup.mode,
+        layer_notes=layer_notes,
     )
 
 

@@ -18,6 +18,7 @@ COMMANDS = {
     "staged": "staged",
     "pre-push": "prepush",
     "ci": "ci",
+    "image": "image",
     "verify-key": "verify_key",
     "rules": "rules",
 }

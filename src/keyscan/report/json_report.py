@@ -24,7 +24,7 @@ def render(report: Report) -> str:
 
 def finding_dict(finding: Finding, show_secrets: bool) -> dict[str, Any]:
     commit = finding.commit
-    return {
+    found = {
         "rule_id": finding.rule_id,
         "vendor": finding.vendor,
         "severity": finding.severity,
@@ -41,6 +41,10 @@ def finding_dict(finding: Finding, show_secrets: bool) -> dict[str, Any]:
         "fingerprint": finding.fingerprint,
         "verification": _verification(finding.verification),
     }
+    if finding.image is not None:  # `keyscan image`
+        found["image"] = finding.image
+        found["layer"] = finding.layer
+    return found
 
 
 def summary_dict(report: Report) -> dict[str, Any]:

@@ -46,9 +46,21 @@ def _finding(report: Report, finding: Finding) -> list[str]:
             f"  commit:   {commit.sha[:SHORT_SHA]} by {commit.author_name} "
             f"<{commit.author_email}> on {commit.date}"
         )
+    if finding.image is not None:
+        lines.extend(_image_lines(report, finding))
     if finding.verification is not None:
         lines.append(f"  status:   {verification_text(finding.verification)}")
     lines.append(f"  revoke:   {revoke_text(report, finding.vendor)}")
+    return lines
+
+
+def _image_lines(report: Report, finding: Finding) -> list[str]:
+    lines = [f"  image:    {finding.image}"]
+    if finding.layer is None:
+        lines.append("  layer:    none: in the image configuration (ENV, CMD, LABEL, RUN lines)")
+    else:
+        note = report.layer_notes.get(finding.layer)
+        lines.append(f"  layer:    {finding.layer}" + (f" ({note})" if note else ""))
     return lines
 
 
@@ -73,6 +85,14 @@ def _fix_steps(report: Report) -> list[str]:
             "(git rebase -i, edit the commit that added the key), then push again.",
             "If the key was ever pushed or shared elsewhere, revoke it where shown above.",
         ]
+    if report.mode == "image":
+        return [
+            "Revoke the key first, where shown above: rebuilding the image without it is not "
+            "enough once the image was pushed (every pulled copy and the registry keep the "
+            "layer or configuration that holds it).",
+            "Then rebuild without the key (pass it at run time, or as a build secret: "
+            "RUN --mount=type=secret), and delete the old tags and digests from the registry.",
+        ]
     steps = [
         f"Revoke the live keys first ({live}): anyone who has them can use them now."
         if live
@@ -89,7 +109,7 @@ def _fix_steps(report: Report) -> list[str]:
 def _false_positive_steps(mode: str) -> list[str]:
     # A baseline is made once over everything: fingerprints (rule, secret, path) match
     # across scan modes that report repository-relative paths.
-    source = "scan" if mode == "scan" else "git"
+    source = mode if mode in ("scan", "image") else "git"
     return [
         "Not a real key? Add 'keyscan:allow' on its line, list it under 'allow' in "
         ".keyscan.yaml (paths, regexes, or secrets: [\"sha256:<secret_sha256 from "

@@ -165,3 +165,64 @@ def _discard(stream: Reader, size: int) -> None:
         if not data:
             raise TarDamage("the stream ends inside a member")
         size -= len(data)
+
+
+class Entry:
+    """Where an entry of a tar file lies (for random access to a file on disk)."""
+
+    __slots__ = ("kind", "link", "offset", "size")
+
+    def __init__(self, kind: bytes, offset: int, size: int, link: str) -> None:
+        self.kind = kind  # b"0" regular, b"1" hard link, b"2" symlink, ...
+        self.offset = offset  # of the data, from the start of the file
+        self.size = size
+        self.link = link  # a link's target, as stored
+
+
+def index(file: Reader, max_entries: int = 1 << 20) -> dict[str, Entry]:
+    """Every entry of a seekable tar file, by name ('./' and '/' stripped; first wins);
+    data is seeked over, not read. Raises TarDamage where the file breaks."""
+    import os
+
+    entries: dict[str, Entry] = {}
+    long_name: str | None = None
+    long_link: str | None = None
+    pax: dict[str, str] = {}
+    end = file.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
+    file.seek(0)  # type: ignore[attr-defined]
+    while len(entries) < max_entries:
+        block = _exact(file, BLOCK, allow_eof=True)
+        if not block or block == bytes(BLOCK):
+            return entries
+        _check_sum(block)
+        kind = block[156:157]
+        size = _number(block[124:136])
+        if kind in (b"x", b"g", b"L", b"K"):
+            if size > MAX_HEADER_DATA:
+                raise TarDamage(f"a header record claims {size} bytes")
+            data = _exact(file, size + (-size % BLOCK))[:size]
+            if kind == b"L":
+                long_name = _text(data.split(b"\0", 1)[0])
+            elif kind == b"K":
+                long_link = _text(data.split(b"\0", 1)[0])
+            elif kind == b"x":
+                pax = _pax(data)
+            continue
+        name = pax.get("path") or long_name or _name(block)
+        link = pax.get("linkpath") or long_link or _text(block[157:257].split(b"\0", 1)[0])
+        if "size" in pax:
+            size = _pax_size(pax["size"])
+        long_name, long_link, pax = None, None, {}
+        offset = file.tell()  # type: ignore[attr-defined]
+        stored = size if kind not in (b"1", b"2") else 0
+        if offset + stored > end:
+            raise TarDamage(f"{name}: the file ends inside it")
+        entries.setdefault(clean_name(name), Entry(kind, offset, stored, link))
+        file.seek(offset + stored + (-stored % BLOCK))  # type: ignore[attr-defined]
+    raise TarDamage(f"more than {max_entries} entries")
+
+
+def clean_name(name: str) -> str:
+    while name.startswith(("/", "./")):
+        name = name[1:] if name.startswith("/") else name[2:]
+    return name
