@@ -342,3 +342,42 @@ def test_a_bad_option_fails_before_a_url_is_cloned(tmp_path: Path) -> None:
     assert result.code == 2
     assert result.err.count("\n") == 1
     assert str(missing) in result.err and "could not clone" not in result.err
+
+
+def test_each_finding_names_the_refs_that_reach_its_commit(
+    repo: Repo, rng: random.Random
+) -> None:
+    on_main, on_branch, stashed = (make_key("posteverywhere", rng) for _ in range(3))
+    repo.write("a.py", f"A = '{on_main}'\n")
+    repo.commit("on main")
+    repo.git("tag", "-a", "-m", "release", "v1")
+    repo.git("checkout", "-q", "-b", "feature")
+    repo.write("b.py", f"B = '{on_branch}'\n")
+    repo.commit("unmerged")
+    repo.git("checkout", "-q", "main")
+    repo.write("a.py", f"A = '{on_main}'\nC = '{stashed}'\n")
+    repo.git("stash", "-q", env=repo.env())
+    repo.write("d.txt", "older stash entry pushed down\n")
+    repo.git("stash", "-q", "-u", env=repo.env())
+
+    result = scan_json(repo.path)
+
+    refs = {f["path"] + ":" + str(f["line"]): f["refs"] for f in result.findings}
+    assert refs == {
+        "a.py:1": ["refs/heads/feature", "refs/heads/main", "refs/stash", "refs/stash@{1}",
+                   "refs/tags/v1"],
+        "b.py:1": ["refs/heads/feature"],
+        "a.py:2": ["refs/stash@{1}"],
+    }
+
+
+def test_refs_are_capped_at_twenty(repo: Repo, rng: random.Random) -> None:
+    repo.write("a.py", f"A = '{make_key('posteverywhere', rng)}'\n")
+    repo.commit("key")
+    for index in range(25):
+        repo.git("branch", f"b{index:02d}")
+
+    (finding,) = scan_json(repo.path).findings
+
+    assert len(finding["refs"]) == 21 and finding["refs"][-1] == "…"
+    assert finding["refs"][:2] == ["refs/heads/b00", "refs/heads/b01"]

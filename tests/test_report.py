@@ -79,9 +79,10 @@ def test_json_follows_the_contract_schema() -> None:
     assert list(first) == [
         "rule_id", "vendor", "severity", "secret", "secret_sha256", "path", "line", "column",
         "encoding", "commit", "author_name", "author_email", "date", "fingerprint",
-        "verification",
+        "verification", "refs",
     ]  # fmt: skip
     assert first["verification"] == {"status": "invalid", "http_status": 401, "detail": ""}
+    assert first["refs"] == ["refs/heads/feature", "refs/stash"]
     assert first["commit"] == "0123456789abcdef0123456789abcdef01234567"
     assert document["summary"] == {
         "findings": 3, "scanned_bytes": 1234567, "files": 42, "commits": 17,

@@ -179,6 +179,7 @@ class Finding(Value):
         "repository",
         "rule_id",
         "secret",
+        "secret_hash",
         "severity",
         "vendor",
         "verification",
@@ -204,6 +205,7 @@ class Finding(Value):
         first_seen: str | None = None,
         last_seen: str | None = None,
         new: bool | None = None,
+        secret_hash: str | None = None,
     ) -> None:
         self.rule_id: Final = rule_id
         self.vendor: Final = vendor
@@ -223,9 +225,14 @@ class Finding(Value):
         self.first_seen: Final = first_seen  # `keyscan audit`: ISO 8601, from the inventory
         self.last_seen: Final = last_seen
         self.new: Final = new  # `keyscan audit`: first seen in this audit
+        # Set when `secret` holds only the redacted form (a finding read back from the
+        # inventory, which never stores a whole secret): the whole secret's sha256.
+        self.secret_hash: Final = secret_hash
 
     @property
     def secret_sha256(self) -> str:
+        if self.secret_hash is not None:
+            return self.secret_hash
         import hashlib  # here, not at the top: ~3 ms (OpenSSL) a hook run with no finding skips
 
         return hashlib.sha256(self.secret.encode("utf-8", "surrogateescape")).hexdigest()
@@ -239,7 +246,15 @@ class Finding(Value):
         return hashlib.sha256(material.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
     def redacted(self, show_secrets: bool = False) -> str:
+        if self.secret_hash is not None:
+            return self.secret  # already redacted: the whole secret is not known here
         return self.secret if show_secrets else redact(self.secret, self.prefix)
+
+    def without_secret(self) -> Finding:
+        """This finding holding only the redacted secret and its hash (what may be stored)."""
+        if self.secret_hash is not None:
+            return self
+        return self.replace(secret=redact(self.secret, self.prefix), secret_hash=self.secret_sha256)
 
 
 def redact(secret: str, prefix: str = "") -> str:

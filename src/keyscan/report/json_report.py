@@ -16,15 +16,19 @@ from keyscan.report.common import json_safe
 def render(report: Report) -> str:
     document = {
         "tool": {"name": "keyscan", "version": report.version},
-        "findings": [finding_dict(f, report.show_secrets) for f in report.findings],
+        "findings": [finding_dict(f, report.show_secrets, report.mode) for f in report.findings],
         "summary": summary_dict(report),
     }
     return json_safe(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
-def finding_dict(finding: Finding, show_secrets: bool) -> dict[str, Any]:
+GIT_MODES = ("git", "pre-push", "ci", "audit", "inventory")  # findings carry `refs`
+AUDIT_MODES = ("audit", "inventory")  # findings carry the inventory's marks
+
+
+def finding_dict(finding: Finding, show_secrets: bool, mode: str = "scan") -> dict[str, Any]:
     commit = finding.commit
-    found = {
+    document = {
         "rule_id": finding.rule_id,
         "vendor": finding.vendor,
         "severity": finding.severity,
@@ -42,9 +46,16 @@ def finding_dict(finding: Finding, show_secrets: bool) -> dict[str, Any]:
         "verification": _verification(finding.verification),
     }
     if finding.image is not None:  # `keyscan image`
-        found["image"] = finding.image
-        found["layer"] = finding.layer
-    return found
+        document["image"] = finding.image
+        document["layer"] = finding.layer
+    if mode in GIT_MODES:
+        document["refs"] = list(finding.refs)
+    if mode in AUDIT_MODES:
+        document["repository"] = finding.repository
+        document["first_seen"] = finding.first_seen
+        document["last_seen"] = finding.last_seen
+        document["new"] = finding.new
+    return document
 
 
 def summary_dict(report: Report) -> dict[str, Any]:

@@ -48,6 +48,11 @@ def _finding(report: Report, finding: Finding) -> list[str]:
         )
     if finding.image is not None:
         lines.extend(_image_lines(report, finding))
+    if finding.refs:
+        lines.append(f"  refs:     {', '.join(finding.refs)}")
+    if finding.repository is not None:
+        seen = f"first seen {finding.first_seen}" + (" (new)" if finding.new else "")
+        lines.append(f"  repo:     {finding.repository} ({seen})")
     if finding.verification is not None:
         lines.append(f"  status:   {verification_text(finding.verification)}")
     lines.append(f"  revoke:   {revoke_text(report, finding.vendor)}")

@@ -62,8 +62,10 @@ class _Job:
 
 
 def secrets_in(engine: Engine, data: bytes) -> Secrets:
-    """What the engine finds in `data`, as (rule id, secret) pairs."""
-    return frozenset((f.rule_id, f.secret) for f in engine.scan(Fragment(data=data, path="")))
+    """What the engine finds in `data`, as (rule id, the secret's sha256) pairs: the hash,
+    not the secret, so that what an inventory remembers of a blob compares alike."""
+    return frozenset((f.rule_id, f.secret_sha256)
+                     for f in engine.scan(Fragment(data=data, path="")))
 
 
 def scan_all_blobs(repo: git.GitRepo, engine: Engine, stats: Stats,
@@ -73,15 +75,17 @@ def scan_all_blobs(repo: git.GitRepo, engine: Engine, stats: Stats,
 
 
 def scan_listed(repo: git.GitRepo, engine: Engine, blobs: list[Blob],
-                stats: Stats, progress: Progress | None = None) -> dict[str, Secrets]:
-    """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any."""
+                stats: Stats, progress: Progress | None = None,
+                workers: int | None = None) -> dict[str, Secrets]:
+    """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any,
+    on `workers` processes (default: one per core)."""
     paths = pack_files(repo) if blobs else []
     hash_size = HASH_SIZES.get(repo.object_format, 20)
     where, packs = locate(paths, [oid for oid, _, _ in blobs], hash_size)
     packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in blobs
                      if oid in where), key=lambda blob: blob[2])
     loose = [blob for blob in blobs if blob[0] not in where]
-    workers = _cores()
+    workers = workers or _cores()
     total = sum(size for _, size, _ in blobs)
     forking = "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
     if workers < 2 or total < PARALLEL_BYTES or not forking:

@@ -159,6 +159,13 @@ def rev_parse(repo: GitRepo, rev: str) -> str | None:
     return out if done.returncode == 0 and out else None
 
 
+def symbolic_head(repo: GitRepo) -> str | None:
+    """The branch HEAD names (`refs/heads/main`), or None when HEAD is detached."""
+    done = _git(command(repo, "symbolic-ref", "-q", "HEAD")[1:], check=False)
+    name = done.stdout.decode("utf-8", "surrogateescape").strip()
+    return name if done.returncode == 0 and name else None
+
+
 def is_ancestor(repo: GitRepo, ancestor: str, descendant: str) -> bool:
     """True when commit `ancestor` is reachable from `descendant` (or the same)."""
     if ancestor.startswith("-") or descendant.startswith("-"):

@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Protocol
 
 from keyscan.errors import KeyscanError
 from keyscan.model import Commit, Finding, Fragment, Stats
@@ -35,7 +35,8 @@ from keyscan.sources.attribution import (
     parse_renames,
     read_walk,
 )
-from keyscan.sources.blobscan import Progress, scan_all_blobs, scan_listed, secrets_in
+from keyscan.sources.blobscan import Progress, scan_listed, secrets_in
+from keyscan.sources.refs import with_refs
 
 if TYPE_CHECKING:
     from keyscan.engine import Engine
@@ -44,24 +45,50 @@ Warn = Callable[[str], None]
 _OID = re.compile(r"^\^?[0-9a-f]{40}([0-9a-f]{24})?$")
 
 
+class Ledger(Protocol):
+    """What an inventory remembers of blobs (`keyscan audit`): a blob is scanned once."""
+
+    def known(self, oids: Sequence[str]) -> Mapping[str, Secrets]:
+        """The blobs among `oids` scanned before, with their secrets (empty when none)."""
+
+    def scanned(self, oids: Sequence[str], found: Mapping[str, Secrets]) -> None:
+        """`oids` were scanned now; `found` holds the secrets of those that have any."""
+
+
 def scan_all(repo: git.GitRepo, engine: Engine, stats: Stats, warn: Warn,
-             progress: Progress | None = None) -> list[Finding]:
+             progress: Progress | None = None, *, ledger: Ledger | None = None,
+             workers: int | None = None) -> list[Finding]:
     """Every commit reachable from any ref, plus every stash entry in the stash reflog.
 
     `progress(stats)` is called as blobs are scanned (e.g. a progress line on a TTY).
+    With a `ledger`, blobs it knows are not scanned again, and it hears of those that
+    were. `workers`: processes for the blob scan (default: one per core).
     """
     stash = git.reflog(repo, "refs/stash")
     with tempfile.TemporaryFile() as spool:
         walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
         try:
-            found = scan_all_blobs(repo, engine, stats, progress)
+            found = _scan_store(repo, engine, stats, progress, ledger, workers)
         except BaseException:
             walk.kill()
             walk.wait()
             raise
         git.check_exit(walk, "log")
         spool.seek(0)
-        return _attribute(repo, engine, spool, _Known(found, None), stats)
+        return with_refs(repo, _attribute(repo, engine, spool, _Known(found, None), stats))
+
+
+def _scan_store(repo: git.GitRepo, engine: Engine, stats: Stats, progress: Progress | None,
+                ledger: Ledger | None, workers: int | None) -> dict[str, Secrets]:
+    blobs = git.list_blobs(repo)
+    if ledger is None:
+        return scan_listed(repo, engine, blobs, stats, progress, workers)
+    before = ledger.known([oid for oid, _, _ in blobs])
+    fresh = [blob for blob in blobs if blob[0] not in before]
+    found = scan_listed(repo, engine, fresh, stats, progress, workers)
+    ledger.scanned([oid for oid, _, _ in fresh], found)
+    found.update((oid, secrets) for oid, secrets in before.items() if secrets)
+    return found
 
 
 def scan_revisions(
@@ -82,7 +109,8 @@ def scan_revisions(
         spool.seek(0)
         with git.BlobReader(repo) as reader:
             known = _Known(found, lambda oid: secrets_in(engine, reader.read(oid) or b""))
-            return _attribute(repo, engine, spool, known, stats)
+            findings = _attribute(repo, engine, spool, known, stats)
+        return with_refs(repo, findings)
 
 
 def parse_range(text: str) -> list[str]:
@@ -209,7 +237,7 @@ def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]]
 def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str], Introduction]
               ) -> list[Finding]:
     """Rescan each introducing version (with its real path) for line and column."""
-    wanted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+    wanted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}  # (rule id, sha256)s
     intro_of: dict[tuple[str, str, str], Introduction] = {}
     for (rule_id, secret, path), intro in first.items():
         group = (intro.blob, path, intro.header.sha)
@@ -228,7 +256,8 @@ def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str
             hits = sorted(engine.scan(Fragment(data=data, path=group[1], commit=commit)),
                           key=lambda f: (f.line, f.column))
             for hit in hits:
-                if (hit.rule_id, hit.secret) in keys - seen:
-                    seen.add((hit.rule_id, hit.secret))
+                key = (hit.rule_id, hit.secret_sha256)  # secrets are known by their hash
+                if key in keys - seen:
+                    seen.add(key)
                     findings.append(hit.replace(path=group[1], commit=commit))
     return findings

@@ -1,0 +1,88 @@
+"""Which refs reach a commit: `refs/heads/feature`, `refs/stash`, a tag.
+
+Whether a key sits only on an unmerged branch or in the stash decides how it is
+cleaned up, so every history finding names the refs from which its introducing
+commit is reachable (sorted, at most `MAX_REFS`, then `"…"`).
+
+One `git rev-list --topo-order --reverse --parents` over every tip answers all
+findings at once: parents come before their children, so each commit's set of
+reachable targets (a bitset, one bit per introducing commit) is its parents'
+sets joined, plus its own bit. Only commits that reach some target keep a set.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Collection, Sequence
+
+from keyscan.model import Finding
+from keyscan.sources import git
+
+MAX_REFS = 20
+MORE = "…"
+
+
+def ref_tips(repo: git.GitRepo) -> dict[str, str]:
+    """ref name -> the commit it names, for every ref that names a commit (tags peeled),
+    each older stash entry (`refs/stash@{1}`…), and HEAD when it is detached."""
+    fmt = "--format=%(objecttype) %(objectname) %(*objecttype) %(*objectname) %(refname)"
+    out = git.run(repo, "for-each-ref", fmt, "--", "refs/")
+    tips: dict[str, str] = {}
+    for line in out.decode("utf-8", "surrogateescape").splitlines():
+        kind, oid, peeled_kind, peeled, name = line.split(" ", 4)
+        if kind == "commit":
+            tips[name] = oid
+        elif kind == "tag" and peeled_kind == "commit":
+            tips[name] = peeled
+    for index, oid in enumerate(git.reflog(repo, "refs/stash")[1:], start=1):
+        tips[f"refs/stash@{{{index}}}"] = oid
+    if git.symbolic_head(repo) is None:
+        head = git.rev_parse(repo, "HEAD^{commit}")
+        if head is not None:
+            tips["HEAD"] = head
+    return tips
+
+
+def refs_reaching(repo: git.GitRepo, commits: Collection[str],
+                  tips: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
+    """commit -> the refs (see `ref_tips`) from which it is reachable, sorted, at most
+    MAX_REFS and then MORE."""
+    targets = {oid: 1 << index for index, oid in enumerate(sorted(set(commits)))}
+    if not targets:
+        return {}
+    tips = ref_tips(repo) if tips is None else tips
+    reach: dict[str, int] = {}
+    proc = git.popen(repo, "rev-list", "--topo-order", "--reverse", "--parents", "--stdin",
+                     stdin=subprocess.PIPE)
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("".join(f"{oid}\n" for oid in set(tips.values())).encode("ascii"))
+    proc.stdin.close()
+    for line in proc.stdout:
+        oid, *parents = line.decode("ascii").split()
+        bits = targets.get(oid, 0)
+        for parent in parents:
+            bits |= reach.get(parent, 0)
+        if bits:
+            reach[oid] = bits
+    git.check_exit(proc, "rev-list")
+    names: dict[str, list[str]] = {oid: [] for oid in targets}
+    for name, tip in tips.items():
+        bits = reach.get(tip, 0)
+        for oid, bit in targets.items():
+            if bits & bit:
+                names[oid].append(name)
+    return {oid: capped(found) for oid, found in names.items()}
+
+
+def capped(names: Sequence[str]) -> tuple[str, ...]:
+    ordered = sorted(names)
+    return tuple(ordered[:MAX_REFS]) + ((MORE,) if len(ordered) > MAX_REFS else ())
+
+
+def with_refs(repo: git.GitRepo, findings: list[Finding]) -> list[Finding]:
+    """`findings` with `refs` set from their introducing commits."""
+    commits = {f.commit.sha for f in findings if f.commit is not None}
+    if not commits:
+        return findings
+    reaching = refs_reaching(repo, commits)
+    return [f.replace(refs=reaching.get(f.commit.sha, ())) if f.commit else f for f in findings]
