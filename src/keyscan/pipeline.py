@@ -180,7 +180,7 @@ def build_report(
 
         kept = verify_findings(kept, setup.ruleset, warn=warn)
         if options.only_live:
-            kept = _only_live(kept)
+            kept = only_live(kept)
     return Report(
         findings=tuple(sorted(kept, key=_order)),
         stats=stats,
@@ -193,7 +193,7 @@ def build_report(
     )
 
 
-def _only_live(findings: list[Finding]) -> list[Finding]:
+def only_live(findings: list[Finding]) -> list[Finding]:
     """Live findings only; never hides silently: stderr counts what was left out and why."""
     live = [f for f in findings if f.verification and f.verification.status == "live"]
     left_out: dict[str, int] = {}

@@ -47,6 +47,17 @@ class Progress:
             self._stream.write(f"\r{line}\x1b[K")
             self._stream.flush()
 
+    def show(self, line: str) -> None:
+        """Draw `line` as it is (for commands whose progress is not files and bytes)."""
+        if not self._enabled:
+            return
+        now = time.monotonic()
+        if now - self._started >= DELAY and now - self._drawn_at >= INTERVAL:
+            self._drawn_at = now
+            self._shown = True
+            self._stream.write(f"\r{line[:200]}\x1b[K")
+            self._stream.flush()
+
     def close(self) -> None:
         if self._shown:
             self._stream.write("\r\x1b[K")  # leave the terminal as it was

@@ -21,6 +21,8 @@ COMMANDS = {
     "image": "image",
     "verify-key": "verify_key",
     "rules": "rules",
+    "audit": "audit",
+    "inventory": "inventory",
 }
 
 

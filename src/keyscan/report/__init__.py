@@ -18,6 +18,8 @@ RENDERERS = {
     "json": "keyscan.report.json_report",
     "sarif": "keyscan.report.sarif",
     "github": "keyscan.report.github",
+    "csv": "keyscan.report.csv_report",  # `keyscan inventory`
+    "html": "keyscan.report.html",  # `keyscan inventory`
 }
 
 

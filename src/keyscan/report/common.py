@@ -113,8 +113,12 @@ def summary_line(report: Report) -> str:
     stats = report.stats
     count = len(report.findings)
     head = f"{_plural(count, 'finding')}" if count else "no keys found"
+    if report.mode == "inventory":
+        repositories = len({f.repository for f in report.findings})
+        return f"{head} in the inventory ({_plural(repositories, 'repository')})".replace(
+            "repositorys", "repositories")
     scope = [_plural(stats.files, "file")]
-    if report.mode in ("git", "pre-push", "ci") or stats.commits:
+    if report.mode in ("git", "pre-push", "ci", "audit") or stats.commits:
         scope.append(_plural(stats.commits, "commit"))
     parts = [f"{head} in {', '.join(scope)} ({human_bytes(stats.scanned_bytes)} scanned)"]
     suppressed = sum(stats.suppressed.values())
@@ -125,6 +129,9 @@ def summary_line(report: Report) -> str:
         parts.append(f"{suppressed} suppressed ({reasons})")
     if stats.skipped:
         parts.append(f"{_plural(stats.skipped, 'file')} skipped (see the warnings)")
+    if stats.failed_repositories:
+        parts.append(f"{_plural(stats.failed_repositories, 'repository')} failed "
+                     "(see the warnings)".replace("repositorys", "repositories"))
     return "; ".join(parts)
 
 

@@ -60,7 +60,7 @@ def finding_dict(finding: Finding, show_secrets: bool, mode: str = "scan") -> di
 
 def summary_dict(report: Report) -> dict[str, Any]:
     stats = report.stats
-    return {
+    summary = {
         "findings": len(report.findings),
         "scanned_bytes": stats.scanned_bytes,
         "files": stats.files,
@@ -68,6 +68,9 @@ def summary_dict(report: Report) -> dict[str, Any]:
         "skipped_files": stats.skipped,
         "suppressed": dict(sorted(stats.suppressed.items())),
     }
+    if report.mode == "audit":
+        summary["failed_repositories"] = stats.failed_repositories
+    return summary
 
 
 def _verification(verification: Verification | None) -> dict[str, Any] | None:

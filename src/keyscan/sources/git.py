@@ -296,14 +296,14 @@ def clone_mirror(url: str, dest: Path, progress: bool,
         raise KeyscanError("git is not installed or not on PATH") from None
     if done.returncode != 0:
         reason = first_line(done.stderr or b"") if not progress else "see git's message above"
-        shown, credentials = _without_credentials(url)
+        shown, credentials = without_credentials(url)
         if credentials:
             reason = reason.replace(credentials, "…")
         raise KeyscanError(f"could not clone {shown}: {reason}")
     return open_repo(str(dest))  # as any repository: its object format may be sha256
 
 
-def _without_credentials(url: str) -> tuple[str, str]:
+def without_credentials(url: str) -> tuple[str, str]:
     """(`url` without its `user:token@` part, that part): a token must not reach a CI log."""
     from urllib.parse import urlsplit
 
@@ -364,6 +364,24 @@ def _git(args: list[str], input: bytes | None = None,
         sub = next((a for a in args if not a.startswith("-")), "command")
         raise KeyscanError(f"git {sub} failed: {first_line(done.stderr)}")
     return done
+
+
+def fetch_mirror(repo: GitRepo, shown: str, env: Mapping[str, str] | None = None) -> None:
+    """`git fetch --prune` into a mirror (`keyscan audit`): every ref as the remote has it
+    now; failure -> KeyscanError naming `shown` (the URL without credentials). `env` as
+    for `clone_mirror`; the repository's own transport programs are dropped as in
+    `try_fetch`."""
+    config, transport = _transport(repo)
+    argv = command(repo, *config, "fetch", "--quiet", "--prune", "--force",
+                   "--upload-pack=git-upload-pack", "origin")
+    try:
+        done = subprocess.run(argv, env=git_env(transport, base=env),
+                              stdin=subprocess.DEVNULL, capture_output=True)
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    if done.returncode != 0:
+        reason = re.sub(r"://[^/@\s]+@", "://…@", first_line(done.stderr))  # no credentials
+        raise KeyscanError(f"could not fetch {shown}: {reason}")
 
 
 # --- for `keyscan ci` (sources/ci_git.py): shallow CI checkouts --------------------

@@ -1,0 +1,144 @@
+"""The audit's client: tasks out, results in, each written to the inventory as it comes.
+
+Only this process writes the inventory. The report is read back from it at the
+end (the findings this audit saw, first/last seen, `new`), so a resumed audit
+reports what its killed predecessor had already recorded, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keyscan import __version__
+from keyscan.audit.executors import Executor
+from keyscan.audit.task import RepoResult, RepoTask
+from keyscan.model import Finding, Rule, Stats
+
+if TYPE_CHECKING:
+    from keyscan.inventory.ledger import BlobLedger
+    from keyscan.inventory.store import Audit, Inventory, RepoState
+    from keyscan.pipeline import Setup
+    from keyscan.progress import Progress
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str  # as reported and remembered
+    location: str  # what git reads: a path, or the URL (possibly with credentials)
+
+
+@dataclass
+class Outcome:
+    findings: list[Finding]
+    stats: Stats
+    audit: Audit
+
+
+def engine_digest(rules: Sequence[Rule]) -> str:
+    """Rules and keyscan's version: what a blob's scan depends on."""
+    parts = [__version__]
+    for rule in sorted(rules, key=lambda r: r.id):
+        parts.append(repr((rule.id, rule.vendor, rule.severity, rule.pattern.pattern,
+                           rule.pattern.flags, rule.keywords, rule.prefixes, rule.priority,
+                           rule.entropy)))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def scan_digest(setup: Setup, engine: str) -> str:
+    """The engine and the filters: what a repository's findings depend on."""
+    config = setup.options.config
+    parts = [engine, str(setup.options.include_placeholders), *sorted(setup.baseline)]
+    if config is not None and config.is_file():
+        parts.append(hashlib.sha256(config.read_bytes()).hexdigest())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def audit_key(sources: Sequence[Source], digest: str) -> str:
+    text = "\n".join([digest, *sorted(source.name for source in sources)])
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
+              executor: Executor, cache: Path, workers: int,
+              warn: Callable[[str], None], progress: Progress | None = None) -> Outcome:
+    from keyscan.inventory.ledger import BlobLedger
+
+    rules = setup.ruleset.rules
+    engine = engine_digest(rules)
+    digest = scan_digest(setup, engine)
+    audit = inventory.begin_audit(audit_key(sources, digest))
+    states = inventory.states(source.name for source in sources)
+    options = setup.options
+    need_secrets = options.verify or options.only_live or options.show_secrets
+    ledger = BlobLedger(inventory.url, engine)
+    cores = max(1, (os.cpu_count() or 1) // max(1, workers))
+    tasks = (_task(source, states.get(source.name), setup, engine, digest, ledger, cache,
+                   need_secrets, cores) for source in sources)
+    stats = Stats()
+    held: dict[tuple[str, str], Finding] = {}  # whole secrets, only when needed
+    done = found = 0
+    failed: set[str] = set()
+    for result in _announced(executor.run(tasks), progress, len(sources)):
+        for message in result.warnings:
+            warn(f"{result.name}: {message}")
+        done += 1
+        if result.error is not None:
+            warn(f"{result.name}: {result.error}")
+            stats.failed_repositories += 1
+            failed.add(result.name)
+            continue
+        inventory.record(audit, result, result.findings, digest, engine)
+        _count(stats, result)
+        found += len(result.findings)
+        if need_secrets:
+            held.update(((f.repository or "", f.fingerprint), f) for f in result.findings)
+        if progress is not None:
+            progress.show(f"keyscan audit: {done}/{len(sources)} repositories, "
+                          f"{found} findings; last: {result.name}")
+    names = [source.name for source in sources if source.name not in failed]
+    findings = inventory.audit_findings(audit, names)
+    if need_secrets:
+        findings = [_whole(held.get((f.repository or "", f.fingerprint)), f) for f in findings]
+    inventory.finish_audit(audit)
+    return Outcome(findings, stats, audit)
+
+
+def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, digest: str,
+          ledger: BlobLedger, cache: Path, need_secrets: bool, cores: int) -> RepoTask:
+    return RepoTask(
+        name=source.name, source=source.location, cache=str(cache), engine=setup.engine,
+        engine_digest=engine, digest=digest,
+        last_tips=state.tips if state else None, last_digest=state.digest if state else None,
+        ledger=ledger, allowlist=setup.allowlist, baseline=setup.baseline,
+        include_placeholders=setup.options.include_placeholders,
+        need_secrets=need_secrets, cores=cores,
+    )
+
+
+def _announced(results: Iterator[RepoResult], progress: Progress | None,
+               total: int) -> Iterator[RepoResult]:
+    if progress is not None:
+        progress.show(f"keyscan audit: 0/{total} repositories")
+    yield from results
+
+
+def _count(stats: Stats, result: RepoResult) -> None:
+    stats.files += result.files
+    stats.scanned_bytes += result.scanned_bytes
+    stats.commits += result.commits
+    stats.unreadable += result.unreadable
+    for reason, count in result.suppressed.items():
+        stats.suppressed[reason] = stats.suppressed.get(reason, 0) + count
+
+
+def _whole(full: Finding | None, stored: Finding) -> Finding:
+    """The stored finding with its whole secret, when this audit read it."""
+    if full is None:
+        return stored
+    return full.replace(first_seen=stored.first_seen, last_seen=stored.last_seen,
+                        new=stored.new, refs=full.refs or stored.refs)

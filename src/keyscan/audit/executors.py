@@ -1,0 +1,79 @@
+"""Where `scan_repository` runs: the seam between the audit and its compute.
+
+An executor takes the tasks and yields one `RepoResult` per task, in any order, as
+they finish; the client writes each to the inventory as it comes. It never writes
+the inventory itself, and a task that fails inside it must come back as a result
+with `error` set, never as an exception that ends the audit.
+
+- `InProcess`: one at a time, here (`--workers 1`).
+- `ProcessPool`: N worker processes on this machine (`--workers N`, default the
+  cores). Workers come from a fork server, so they start clean (no inherited
+  database connection) and each pays Python's and keyscan's start-up once, not once
+  per repository; at most 2N tasks are in flight, so memory does not grow with the
+  number of repositories.
+- A cluster (`--scheduler`, issue 17) is one more class with the same `run`:
+  submit `scan_repository` with each task, yield results as they complete, resubmit
+  a task whose worker was lost.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol
+
+from keyscan.audit.task import RepoResult, RepoTask, scan_repository
+
+Work = Callable[[RepoTask], RepoResult]
+
+
+class Executor(Protocol):
+    def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
+        """One result per task, as each finishes."""
+
+
+class InProcess:
+    def __init__(self, work: Work = scan_repository) -> None:
+        self._work = work
+
+    def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
+        for task in tasks:
+            yield self._work(task)
+
+
+class ProcessPool:
+    def __init__(self, workers: int, work: Work = scan_repository) -> None:
+        self.workers = workers
+        self._work = work
+
+    def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["keyscan.audit.task", "keyscan.sources.history"])
+        pending = iter(tasks)
+        running: dict[Future[RepoResult], RepoTask] = {}
+        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
+            while True:
+                while len(running) < 2 * self.workers:
+                    task = next(pending, None)
+                    if task is None:
+                        break
+                    running[pool.submit(self._work, task)] = task
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = running.pop(future)
+                    yield _result(future, task)
+
+
+def _result(future: Future[RepoResult], task: RepoTask) -> RepoResult:
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        return RepoResult(task.name, error="its worker process died (out of memory?)")
+
+
+def executor_for(workers: int) -> Executor:
+    return InProcess() if workers <= 1 else ProcessPool(workers)

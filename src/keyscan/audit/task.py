@@ -1,0 +1,116 @@
+"""One repository's work: `scan_repository(task) -> RepoResult`, a picklable top-level
+function of picklable values, so any executor can run it: this process, a local
+process pool, or a cluster (see `executors.py`).
+
+The task carries everything the work needs (the source, the engine, what the
+inventory remembers of the repository, a read-only `BlobLedger`); the result
+carries everything the client writes. Workers never write the inventory: the
+client alone does, one repository per transaction.
+
+Whole secrets travel in a result's findings only when the client needs them
+(`need_secrets`: `--verify`, `--show-secrets`); otherwise the worker strips them
+(`Finding.without_secret`) before the result leaves it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from keyscan.errors import KeyscanError
+from keyscan.model import Finding, Stats
+
+if TYPE_CHECKING:
+    from keyscan.engine import Engine
+    from keyscan.filters.allowlist import Allowlist
+    from keyscan.inventory.ledger import BlobLedger
+    from keyscan.sources.attribution import Secrets
+
+
+@dataclass(frozen=True)
+class RepoTask:
+    name: str  # as reported and remembered (a URL without credentials)
+    source: str  # a local path (read in place) or a URL (mirrored into `cache`)
+    cache: str
+    engine: Engine
+    engine_digest: str  # the engine's rules: blobs scanned under other rules are scanned again
+    digest: str  # engine and filters: a repository scanned under others is scanned again
+    last_tips: dict[str, str] | None  # ref -> commit when last scanned (None: never)
+    last_digest: str | None
+    ledger: BlobLedger | None
+    allowlist: Allowlist | None = None  # filters run here: they need the whole secret
+    baseline: frozenset[str] = frozenset()
+    include_placeholders: bool = False
+    need_secrets: bool = False
+    cores: int = 1  # processes for this repository's blobs
+
+
+@dataclass
+class RepoResult:
+    name: str
+    tips: dict[str, str] = field(default_factory=dict)
+    unchanged: bool = False  # same tips and digest as last time: nothing was scanned
+    findings: list[Finding] = field(default_factory=list)
+    scanned: list[str] = field(default_factory=list)  # blob ids scanned now
+    secrets: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # of those: secrets
+    files: int = 0
+    scanned_bytes: int = 0
+    commits: int = 0
+    unreadable: int = 0
+    suppressed: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # could not be cloned, fetched or read
+
+
+def scan_repository(task: RepoTask) -> RepoResult:
+    """Mirror (or open) the repository, and scan what the inventory has not seen."""
+    from keyscan.sources.history import scan_all
+    from keyscan.sources.mirror import open_source
+    from keyscan.sources.refs import ref_tips
+
+    result = RepoResult(task.name)
+    try:
+        repo = open_source(task.source, Path(task.cache))
+        result.tips = ref_tips(repo)
+        if (result.tips == task.last_tips and task.digest == task.last_digest
+                and not task.need_secrets):
+            result.unchanged = True
+            return result
+        stats = Stats()
+        ledger = _Recorder(task.ledger, result)
+        findings = scan_all(repo, task.engine, stats, result.warnings.append,
+                            ledger=ledger, workers=task.cores)
+    except KeyscanError as error:
+        result.error = str(error)
+        return result
+    except OSError as error:
+        result.error = f"cannot read it: {error.strerror or type(error).__name__}"
+        return result
+    if task.allowlist is not None:
+        from keyscan.filters import apply_filters
+
+        findings = apply_filters(findings, allowlist=task.allowlist, baseline=task.baseline,
+                                 include_placeholders=task.include_placeholders, stats=stats)
+    findings = [f.replace(repository=task.name) for f in findings]
+    result.findings = findings if task.need_secrets else [f.without_secret() for f in findings]
+    result.suppressed = stats.suppressed
+    result.files, result.scanned_bytes = stats.files, stats.scanned_bytes
+    result.commits, result.unreadable = stats.commits, stats.unreadable
+    return result
+
+
+class _Recorder:
+    """The history scan's ledger: asks the inventory (read-only), notes what was scanned."""
+
+    def __init__(self, ledger: BlobLedger | None, result: RepoResult) -> None:
+        self._ledger = ledger
+        self._result = result
+
+    def known(self, oids: Sequence[str]) -> Mapping[str, Secrets]:
+        return self._ledger.known(oids) if self._ledger is not None else {}
+
+    def scanned(self, oids: Sequence[str], found: Mapping[str, Secrets]) -> None:
+        self._result.scanned = list(oids)
+        self._result.secrets = {oid: sorted(secrets) for oid, secrets in found.items()}

@@ -1,0 +1,121 @@
+"""`keyscan audit REPO|URL… [--repos-from FILE]`: many repositories, remembered in an inventory."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from keyscan.cli import options_from, scan_options
+from keyscan.errors import ExitCode, KeyscanError
+
+if TYPE_CHECKING:
+    from keyscan.audit.client import Source
+
+
+@click.command("audit")
+@click.argument("repos", nargs=-1, metavar="[REPO|URL]...")
+@click.option("--repos-from", type=click.Path(dir_okay=False, path_type=Path),
+              help="Read repositories from FILE: one path or URL a line, '#' comments.")
+@click.option("--inventory", "inventory_url", metavar="DB",
+              default="keyscan-inventory.sqlite", show_default=True,
+              help="SQLite file, or a postgresql://USER@HOST/DB URL shared by several audits.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path),
+              help="Where mirrors of remote repositories are kept "
+                   "(default: the user cache folder, ~/.cache/keyscan/mirrors).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Repositories scanned at a time (default: the number of cores).")
+@click.option("--new-only", is_flag=True, help="Report only findings first seen in this audit.")
+@scan_options
+def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
+            cache: Path | None, workers: int | None, new_only: bool, **kwargs: Any) -> ExitCode:
+    """Audit many repositories' whole histories, remembering what was seen.
+
+    Each REPO is a local path (read in place) or a git URL (mirrored into the cache
+    and fetched again next time). Findings, blobs already scanned and verifications
+    are kept in the inventory: a second audit scans only what changed.
+    """
+    from keyscan.audit.client import run_audit
+    from keyscan.audit.executors import executor_for
+    from keyscan.inventory.database import require_sqlalchemy
+    from keyscan.pipeline import prepare, warn
+    from keyscan.progress import Progress
+    from keyscan.sources.mirror import default_cache
+
+    options = options_from(kwargs)
+    sources = _sources(repos, repos_from)
+    require_sqlalchemy(inventory_url)
+    setup = prepare(options, None, mode="audit")  # a repository's own config cannot hide keys
+    from keyscan.inventory.store import Inventory
+
+    inventory = Inventory(inventory_url)
+    count = workers or os.cpu_count() or 1
+    try:
+        with Progress("keyscan audit") as display:
+            outcome = run_audit(sources, setup, inventory, executor_for(min(count, len(sources))),
+                                cache or default_cache(), count, warn, display)
+        findings = outcome.findings
+        if options.verify or options.only_live:
+            findings = _verified(findings, setup, inventory, outcome.audit)
+        if new_only:
+            findings = [f for f in findings if f.new]
+    finally:
+        inventory.close()
+    return _report(findings, setup, outcome.stats)
+
+
+def _sources(repos: tuple[str, ...], repos_from: Path | None) -> list[Source]:
+    from keyscan.audit.client import Source
+    from keyscan.sources.git import without_credentials
+
+    given = list(repos)
+    if repos_from is not None:
+        try:
+            text = repos_from.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or "not UTF-8 text"
+            raise KeyscanError(f"cannot read --repos-from {repos_from}: {reason}") from None
+        for line in text.splitlines():
+            entry = re.sub(r"(^|\s)#.*", "", line).strip()  # a '#' inside a URL stays
+            if entry:
+                given.append(entry)
+    if not given:
+        raise KeyscanError("no repositories to audit: give paths or URLs, or --repos-from FILE")
+    sources: dict[str, Source] = {}
+    for location in given:
+        name = without_credentials(location)[0]
+        sources.setdefault(name, Source(name, location))
+    return list(sources.values())
+
+
+def _verified(findings: list[Any], setup: Any, inventory: Any, audit: Any) -> list[Any]:
+    from keyscan.pipeline import warn
+    from keyscan.verify import verify_findings
+
+    verified = verify_findings(findings, setup.ruleset, warn=warn)
+    inventory.record_verifications(audit, verified)
+    if setup.options.only_live:
+        from keyscan.pipeline import only_live
+
+        verified = only_live(verified)
+    return verified
+
+
+def _report(findings: list[Any], setup: Any, stats: Any) -> ExitCode:
+    from keyscan import __version__
+    from keyscan.model import Report
+    from keyscan.report import render, write_report
+
+    ordered = sorted(findings, key=lambda f: (f.repository or "", f.path, f.line, f.column,
+                                              f.rule_id))
+    report = Report(findings=tuple(ordered), stats=stats,
+                    rules={rule.id: rule for rule in setup.ruleset.rules},
+                    vendors=setup.ruleset.vendors, version=__version__,
+                    show_secrets=setup.options.show_secrets, mode="audit")
+    write_report(render(report, setup.options.format), setup.options.output)
+    if report.findings:
+        return ExitCode.FINDINGS
+    return ExitCode.ERROR if stats.failed_repositories else ExitCode.CLEAN

@@ -1,0 +1,76 @@
+"""`keyscan audit`'s copies of remote repositories: bare mirrors kept in a cache folder.
+
+A URL is cloned once (`git clone --mirror`, into a temporary folder renamed into
+place, so a killed clone never looks like a mirror) and fetched (`--prune`) on
+later audits. A local path is read where it is, as `keyscan git` reads it: it is
+already on this machine, and a copy would lose what a clone does not carry (the
+stash's older entries). A lock file per mirror keeps two audits on one machine from
+fetching into the same mirror at once. git never prompts for credentials here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from keyscan.errors import KeyscanError
+from keyscan.sources import git
+
+
+def default_cache() -> Path:
+    """The user cache folder: $KEYSCAN_CACHE_DIR, else $XDG_CACHE_HOME/keyscan/mirrors."""
+    if os.environ.get("KEYSCAN_CACHE_DIR"):
+        return Path(os.environ["KEYSCAN_CACHE_DIR"]) / "mirrors"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "keyscan" / "mirrors"
+
+
+def is_remote(source: str) -> bool:
+    return git.is_url(source) and not Path(source).exists()
+
+
+def open_source(source: str, cache: Path) -> git.GitRepo:
+    """The repository to scan: `source` itself when local, else its mirror, cloned or
+    fetched now."""
+    if not is_remote(source):
+        return git.open_repo(source)
+    shown, _ = git.without_credentials(source)
+    cache.mkdir(parents=True, exist_ok=True)
+    dest = cache / mirror_name(shown)
+    with _locked(dest.with_name(dest.name + ".lock")):
+        if (dest / "HEAD").is_file():
+            repo = git.open_repo(str(dest))
+            git.fetch_mirror(repo, shown)
+            return repo
+        scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=cache))
+        try:
+            git.clone_mirror(source, scratch / "repo.git", progress=False)
+            os.replace(scratch / "repo.git", dest)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return git.open_repo(str(dest))
+
+
+def mirror_name(url: str) -> str:
+    """A folder name for `url`'s mirror: readable tail, plus a hash (no two URLs collide)."""
+    tail = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").rsplit("/", 1)[-1])[-40:]
+    digest = hashlib.sha256(url.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return f"{tail.removesuffix('.git')}-{digest}.git"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as error:
+            raise KeyscanError(f"cannot lock the mirror {path}: {error.strerror}") from None
+        yield

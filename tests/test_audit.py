@@ -1,0 +1,240 @@
+"""`keyscan audit`: many repositories, an inventory in a real SQLite file, as a user runs it."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gitcli import Result, keyscan
+from gitrepo import Repo
+from keys import make_key
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(16)
+
+
+def audit(cwd: Path, *args: str, expect: tuple[int, ...] = (0, 1)) -> Result:
+    result = keyscan("audit", "--format", "json", "--cache", str(cwd / "mirrors"), *args,
+                     cwd=cwd)
+    assert result.code in expect, result.err
+    return result
+
+
+def project(path: Path, rng: random.Random, keys: int = 1) -> tuple[Repo, list[str]]:
+    repo = Repo(path)
+    planted = [make_key("posteverywhere", rng) for _ in range(keys)]
+    repo.write("README.md", "hello\n")
+    repo.commit("start")
+    for index, key in enumerate(planted):
+        repo.write(f"conf/{index}.py", f"TOKEN = '{key}'\n")
+        repo.commit(f"key {index}")
+    return repo, planted
+
+
+def by_repo(result: Result) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for finding in result.findings:
+        found.setdefault(finding["repository"], set()).add(finding["path"])
+    return found
+
+
+def test_audits_each_repository_and_remembers_what_it_saw(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    project(tmp_path / "one", rng, keys=2)
+    project(tmp_path / "two", rng, keys=1)
+
+    first = audit(tmp_path, "one", "two")
+
+    assert first.code == 1
+    assert by_repo(first) == {"one": {"conf/0.py", "conf/1.py"}, "two": {"conf/0.py"}}
+    for finding in first.findings:
+        assert finding["new"] is True
+        assert finding["first_seen"] == finding["last_seen"]
+        assert finding["refs"] == ["refs/heads/main"]
+        assert len(finding["commit"]) == 40
+    assert first.report["summary"]["failed_repositories"] == 0
+    assert (tmp_path / "keyscan-inventory.sqlite").is_file()
+
+    second = audit(tmp_path, "one", "two")
+
+    assert second.code == 1
+    assert by_repo(second) == by_repo(first)
+    assert second.report["summary"]["files"] == 0  # unchanged: no blob scanned
+    assert all(f["new"] is False for f in second.findings)
+    firsts = {(f["repository"], f["path"]): f["first_seen"] for f in first.findings}
+    for finding in second.findings:
+        assert finding["first_seen"] == firsts[finding["repository"], finding["path"]]
+        assert finding["last_seen"] >= finding["first_seen"]
+
+
+def test_a_changed_repository_costs_only_its_new_blobs_and_new_only_shows_them(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    repo, _ = project(tmp_path / "one", rng)
+    project(tmp_path / "two", rng)
+    audit(tmp_path, "one", "two")
+    repo.write("conf/late.py", f"LATE = '{make_key('posteverywhere', rng)}'\n")
+    repo.commit("late key")
+
+    every = audit(tmp_path, "one", "two")
+    result = audit(tmp_path, "one", "two", "--new-only")
+
+    assert every.report["summary"]["files"] == 1  # the one new blob
+    assert {(f["repository"], f["path"], f["new"]) for f in every.findings} == {
+        ("one", "conf/0.py", False), ("one", "conf/late.py", True), ("two", "conf/0.py", False)}
+    assert result.findings == []  # the audit before it already saw the late key
+    assert result.code == 0
+
+
+def test_a_fork_costs_only_its_own_blobs_and_lists_inherited_keys(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    origin, _ = project(tmp_path / "origin", rng, keys=2)
+    fork = Repo(tmp_path / "fork-work")
+    fork.git("pull", "-q", str(origin.path), "main")
+    fork.write("conf/fork.py", f"F = '{make_key('posteverywhere', rng)}'\n")
+    fork.commit("fork's own key")
+    fork_url = (tmp_path / "fork.git").as_uri()
+    fork.git("clone", "-q", "--bare", str(fork.path), str(tmp_path / "fork.git"))
+    audit(tmp_path, "origin")
+
+    result = audit(tmp_path, fork_url)
+
+    assert by_repo(result) == {fork_url: {"conf/0.py", "conf/1.py", "conf/fork.py"}}
+    assert result.report["summary"]["files"] == 1  # only the fork's own blob
+    assert (tmp_path / "mirrors").is_dir() and any((tmp_path / "mirrors").glob("fork-*.git"))
+
+
+def test_a_mirror_is_fetched_again_next_time(tmp_path: Path, rng: random.Random) -> None:
+    work, _ = project(tmp_path / "work", rng)
+    bare = tmp_path / "origin.git"
+    work.git("clone", "-q", "--bare", str(work.path), str(bare))
+    audit(tmp_path, bare.as_uri())
+    work.write("late.py", f"L = '{make_key('posteverywhere', rng)}'\n")
+    work.commit("late")
+    work.git("push", "-q", str(bare), "main")
+
+    result = audit(tmp_path, bare.as_uri())
+
+    assert {(f["path"], f["new"]) for f in result.findings} == {
+        ("conf/0.py", False), ("late.py", True)}
+    assert len(list((tmp_path / "mirrors").glob("*.git"))) == 1
+
+
+def test_a_repository_that_cannot_be_read_is_one_warning_and_the_rest_go_on(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    project(tmp_path / "good", rng)
+    (tmp_path / "plain").mkdir()
+
+    result = audit(tmp_path, "good", "plain", "file:///nowhere/at/all.git")
+    nothing = audit(tmp_path, "plain", expect=(2,))
+
+    assert result.code == 1
+    assert by_repo(result) == {"good": {"conf/0.py"}}
+    assert result.report["summary"]["failed_repositories"] == 2
+    warnings = [line for line in result.err.splitlines() if line.startswith("keyscan: warning:")]
+    assert len(warnings) == 2
+    assert any("plain: not a git repository" in line for line in warnings)
+    assert any("file:///nowhere/at/all.git: could not clone" in line for line in warnings)
+    assert nothing.findings == [] and nothing.report["summary"]["failed_repositories"] == 1
+
+
+def test_repositories_from_a_file_with_comments(tmp_path: Path, rng: random.Random) -> None:
+    project(tmp_path / "one", rng)
+    project(tmp_path / "two", rng)
+    listing = tmp_path / "repos.txt"
+    listing.write_text("# our repositories\none\n\n  two   # the second\n# done\n")
+
+    result = audit(tmp_path, "--repos-from", str(listing))
+
+    assert set(by_repo(result)) == {"one", "two"}
+
+
+def test_no_repository_given_is_a_usage_error(tmp_path: Path) -> None:
+    result = keyscan("audit", cwd=tmp_path)
+    missing = keyscan("audit", "--repos-from", "absent.txt", cwd=tmp_path)
+
+    assert result.code == 2
+    assert result.err.strip() == ("keyscan: error: no repositories to audit: give paths or "
+                                  "URLs, or --repos-from FILE")
+    assert missing.code == 2 and "absent.txt" in missing.err and "Traceback" not in missing.err
+
+
+def test_the_inventory_never_holds_a_whole_secret(tmp_path: Path, rng: random.Random) -> None:
+    _, keys = project(tmp_path / "one", rng, keys=3)
+    audit(tmp_path, "one", "--workers", "1")
+
+    files = list(tmp_path.glob("keyscan-inventory.sqlite*"))
+    stored = b"".join(path.read_bytes() for path in files)
+    with sqlite3.connect(tmp_path / "keyscan-inventory.sqlite") as db:
+        dump = "\n".join(db.iterdump())
+        redacted = {row[0] for row in db.execute("SELECT secret_redacted FROM findings")}
+    for key in keys:
+        assert key.encode() not in stored
+        assert key not in dump
+        assert key[len("pe_live_"):].encode() not in stored
+    assert redacted == {"pe" + "_live_…" + key[-4:] for key in keys}
+
+
+def test_the_inventory_is_a_file_the_user_names(tmp_path: Path, rng: random.Random) -> None:
+    project(tmp_path / "one", rng)
+    target = tmp_path / "db" / "org.sqlite"
+    target.parent.mkdir()
+
+    audit(tmp_path, "one", "--inventory", str(target))
+    bad = keyscan("audit", "one", "--inventory", str(tmp_path / "nowhere" / "x.sqlite"),
+                  cwd=tmp_path)
+
+    assert target.is_file() and not (tmp_path / "keyscan-inventory.sqlite").exists()
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        assert db.execute("SELECT name FROM repositories").fetchall() == [("one",)]
+    assert bad.code == 2 and bad.err.count("\n") == 1 and "does not exist" in bad.err
+
+
+def test_parallel_workers_give_the_same_findings(tmp_path: Path, rng: random.Random) -> None:
+    names = []
+    for index in range(5):
+        project(tmp_path / f"r{index}", rng, keys=index % 3)
+        names.append(f"r{index}")
+    (tmp_path / "alone").mkdir()
+    (tmp_path / "alone" / "db").mkdir()
+
+    pooled = audit(tmp_path, *names, "--workers", "3",
+                   "--inventory", str(tmp_path / "alone" / "db" / "a.sqlite"))
+    single = audit(tmp_path, *names, "--workers", "1")
+
+    def rows(result: Result) -> list[tuple[str, str, str]]:
+        return sorted((f["repository"], f["path"], f["secret_sha256"]) for f in result.findings)
+
+    assert rows(pooled) == rows(single) and len(rows(single)) == 0 + 1 + 2 + 0 + 1
+
+
+def test_scan_and_git_never_import_the_database_library(tmp_path: Path, rng: random.Random) -> None:
+    import subprocess
+    import sys
+
+    project(tmp_path / "one", rng)
+    code = (
+        "import sys\n"
+        "from keyscan.cli import main\n"
+        "for argv in (['git', 'one'], ['scan', 'one']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "loaded = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg')]\n"
+        "sys.stderr.write(repr(loaded))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, env={**__import__("os").environ,
+                                          "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+
+    assert done.stderr.endswith("[]"), done.stderr[-300:]
