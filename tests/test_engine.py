@@ -152,12 +152,12 @@ def test_key_in_a_dockerconfigjson_is_found_through_two_layers_of_base64() -> No
     manifest = k8s_secret("pull", {".dockerconfigjson": config}, "kubernetes.io/dockerconfigjson")
     (finding,) = scan(manifest, "deploy/pull.yaml")
     assert finding.secret == key
-    assert finding.encoding == "base64"
+    assert finding.encoding == "base64/base64"
     assert finding.line == 7
     assert finding.column > len("  .dockerconfigjson: ")
     # the plain config.json holds the key base64-encoded once
     (plain,) = scan(config, "config.json")
-    assert plain.secret == key
+    assert (plain.secret, plain.encoding) == (key, "base64")
     assert plain.column == config.index(auth) + 1 + 8  # "robot:" is 6 bytes: 2 whole groups
 
 

@@ -1,9 +1,14 @@
-"""How keys hide: base64 (once, or twice inside base64 JSON) and UTF-16 text.
+"""How keys hide: base64 (unbroken, or wrapped over lines) and UTF-16 text.
 
 Base64 is found without decoding everything that looks like base64: the known
 key prefixes are encoded ahead of time at each of the three byte alignments,
 those encoded forms are searched for like any literal, and only the base64 run
-around a hit is decoded and scanned again.
+around a hit is decoded and scanned again. Base64 wrapped over lines (PEM bodies,
+MIME, YAML block scalars, CRLF or not) is joined line to line around a run first,
+so a form cut by a line end is found too.
+
+The runs searched are those of base64's alphabet plus `% \\ & # ;`, the marks of
+the escaping encodings (`escapes.py`), whose forms are searched in the same runs.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from typing import Final
 
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+_MARKS = frozenset(b"%\\&#;")  # escapes' marks: a percent-encoded key is one run, too
 _RUN = re.compile(rb"[A-Za-z0-9+/]*")
 _RUN_LIMIT = 8192  # decode at most this much on each side of a hit: a huge blob stays cheap
 
@@ -50,6 +56,7 @@ class Decoded(Value):
     """Bytes decoded from the base64 text at [offset, end) in the encoded data."""
 
     __slots__ = ("data", "end", "offset")
+    encoding = ENCODING
 
     def __init__(self, offset: int, end: int, data: bytes) -> None:
         self.offset: Final = offset
@@ -59,6 +66,102 @@ class Decoded(Value):
     def encoded_offset(self, position: int) -> int:
         """Where decoded byte `position` sits in the encoded data: the start of its 4-char group."""
         return self.offset + position // 3 * 4
+
+    def encoded_end(self, position: int) -> int:
+        """Where the encoded text of decoded bytes [.., position) ends: its last group's end."""
+        return self.offset + -(-position // 3) * 4
+
+
+class Joined:
+    """Lines of wrapped base64, data[offset:end], without their line breaks and indents."""
+
+    __slots__ = ("_pieces", "_text", "data", "end", "offset")
+
+    def __init__(self, data: bytes, offset: int, end: int) -> None:
+        self._text = data[offset:end]
+        self.data = self._text.translate(None, b"\r\n \t")  # only line breaks have these
+        self.offset, self.end = offset, end
+        self._pieces: list[tuple[int, int]] = []  # where each line is, found when asked
+
+    def origin(self, position: int) -> int:
+        """Where byte `position` of the joined text is in the data."""
+        if not self._pieces:
+            self._pieces = [m.span() for m in _LINE.finditer(self._text)]
+        for low, high in self._pieces:
+            if position < high - low:
+                return self.offset + low + position
+            position -= high - low
+        return self.end
+
+
+class Rejoined:
+    """A base64 run decoded out of `Joined` text, placed in the wrapped data."""
+
+    __slots__ = ("_joined", "_run", "data", "end", "offset")
+    encoding = ENCODING
+
+    def __init__(self, joined: Joined, run: Decoded) -> None:
+        self._joined, self._run, self.data = joined, run, run.data
+        self.offset, self.end = joined.origin(run.offset), joined.origin(run.end - 1) + 1
+
+    def encoded_offset(self, position: int) -> int:
+        return self._joined.origin(self._run.encoded_offset(position))
+
+    def encoded_end(self, position: int) -> int:
+        return self._joined.origin(self._run.encoded_end(position) - 1) + 1
+
+
+MAX_INDENT = 62  # of a line of wrapped base64 that `wrapped` looks back to
+
+
+def wrapped(data: bytes, start: int, end: int, min_line: int, back: int = 0,
+            ahead: int = 0) -> Joined | None:
+    """The lines of wrapped base64 that the run data[start:end] is one of, joined: the
+    lines after it while each line before is `min_line` or longer and the next begins
+    right after its line break and indentation (the last may be shorter, and must end
+    its line), at most `ahead` of them if that is given; `back` lines before it
+    likewise. None when the run is no line of wrapped base64."""
+    low = start
+    for _ in range(back):
+        head = data[max(0, low - MAX_INDENT - 2) : low]
+        cut = head.rfind(b"\n")
+        if cut == -1 or head[cut + 1 :].strip(b" \t"):
+            break
+        line_end = low - len(head) + cut
+        if line_end > 0 and data[line_end - 1] == 13:  # CRLF
+            line_end -= 1
+        line_start = _run_start(data, line_end)
+        if line_end - line_start < min_line:
+            break
+        low = line_start
+    high = end
+    if end - start >= min_line:
+        following = _following(min_line, ahead).match(data, end)  # matches, if only ""
+        high = following.end() if following else end
+    return Joined(data, low, high) if low < start or high > end else None
+
+
+def _following(min_line: int, ahead: int) -> re.Pattern[bytes]:
+    """The lines that follow a line of wrapped base64 (see `wrapped`): one regex, so a
+    megabyte of PEM costs one C loop, not a Python step per line."""
+    key = (min_line, ahead)
+    if key not in _FOLLOWING:
+        line = rb"\r?\n[ \t]*[A-Za-z0-9+/]%s(?=[\r\n=\"']|\Z)"
+        full, last = line % b"{%d,}" % min_line, line % b"+"
+        count = b"*" if not ahead else b"{0,%d}" % (ahead - 1)
+        _FOLLOWING[key] = re.compile(b"(?:%s)%s(?:%s)?" % (full, count, last))
+    return _FOLLOWING[key]
+
+
+_FOLLOWING: dict[tuple[int, int], re.Pattern[bytes]] = {}
+_LINE = re.compile(rb"[^\r\n \t]+")
+
+
+def _run_start(data: bytes, end: int) -> int:
+    """Where the run of base64 characters that ends at `end` starts (bounded)."""
+    piece = data[max(0, end - _RUN_LIMIT) : end].translate(_PURE)
+    cut = piece.rfind(b" ")
+    return end - len(piece) + cut + 1
 
 
 def decode_run(data: bytes, at: int) -> list[Decoded]:
@@ -92,7 +195,8 @@ def run_length_needed(min_width: int) -> int:
 
 
 def long_runs(data: bytes, length: int) -> list[tuple[int, int]]:
-    """[low, high) of every run of `length` or more base64 characters in `data`, in order.
+    """[low, high) of every run of `length` or more base64 characters (or escapes'
+    marks, see the module's doc) in `data`, in order.
 
     Nine passes of `bytes.find` for the encoded prefixes would cost more than every
     other step of a scan together, while in ordinary text long base64 runs are rare:
@@ -138,7 +242,9 @@ def run_bounds(data: bytes, start: int, end: int) -> tuple[int, int]:
 
 _STEP = 4096
 _CHUNK = 1 << 20
-_CLASSES = bytes(ord("A") if byte in _ALPHABET else ord(" ") for byte in range(256))
+_CLASSES = bytes(ord("A") if byte in _ALPHABET or byte in _MARKS else ord(" ")
+                 for byte in range(256))
+_PURE = bytes(ord("A") if byte in _ALPHABET else ord(" ") for byte in range(256))
 
 
 def _tail(data: bytes, start: int, end: int) -> bytes:
@@ -150,7 +256,28 @@ def _tail(data: bytes, start: int, end: int) -> bytes:
 
 
 def from_utf16(data: bytes) -> bytes | None:
-    """UTF-8 for a UTF-16 text with a byte-order mark (BOM dropped), else None."""
+    """UTF-8 for a UTF-16 text (BOM dropped, if it has one), else None."""
+    codec = utf16_codec(data)
+    return data.decode(codec, "replace").encode("utf-8") if codec else None
+
+
+_SAMPLE = 4096  # bytes of a text's beginning that tell UTF-16 without a BOM
+
+
+def utf16_codec(data: bytes) -> str | None:
+    """The codec of UTF-16 text: by its byte-order mark, or without one (as Windows
+    tools write it) by its beginning: ASCII-range characters make every other byte 0,
+    the odd ones in little-endian, the even ones in big-endian; binary data has zeros
+    at both (or none). None when `data` is not UTF-16."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return data.decode("utf-16", "replace").encode("utf-8")
+        return "utf-16"
+    sample = data[: _SAMPLE - _SAMPLE % 2] if len(data) >= _SAMPLE else data[: len(data) & ~1]
+    pairs = len(sample) // 2
+    if pairs < 8:
+        return None
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if odd * 10 >= pairs * 6 and even * 50 <= pairs:
+        return "utf-16-le"
+    if even * 10 >= pairs * 6 and odd * 50 <= pairs:
+        return "utf-16-be"
     return None

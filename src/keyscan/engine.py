@@ -3,10 +3,14 @@
 Bytes in, characters out. The data is searched once per *anchor* (a literal the
 rules' keywords share, see `literals.py`); each rule's regex runs only in small
 windows around its keywords, and line/column are computed only for what is
-found. Keys hidden in base64 are found through the encoded forms of the rules'
-prefixes (`encodings.py`), searched for only inside base64 runs long enough to
-decode to a match (`encodings.long_runs`: one translation and one `find`, where
-the forms would cost nine passes), and reported at the encoded text.
+found. Keys hidden in base64, percent-encoding, string escapes, HTML entities or
+hex are found through the encoded forms of the rules' prefixes (`encodings.py`,
+`escapes.py`), searched for only inside runs long enough to hold a match
+(`encodings.long_runs`: one translation and one `find`, where the forms would cost
+dozens of passes), and reported at the encoded text. Only the text around a hit is
+decoded, and scanned again as any text is (so one encoding inside another is found
+too, to `MAX_DEPTH` levels); `encoding` names them outermost first
+(`"base64/percent"`).
 
 Matches on a line holding `keyscan:allow` are dropped here (the line is only
 known here) and counted: `scan_counted` returns that count, which sources add to
@@ -22,16 +26,13 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from keyscan.encodings import (
-    ENCODING,
-    NESTED_HINT,
-    NESTED_MARK,
-    base64_forms,
-    decode_run,
+    MAX_INDENT,
     from_utf16,
     long_runs,
     run_bounds,
     run_length_needed,
 )
+from keyscan.gates import Gates
 from keyscan.literals import LiteralIndex
 from keyscan.model import Finding, Fragment, Rule, Value
 
@@ -41,6 +42,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Final
 
+    from keyscan.gates import Hit
+
 ALLOW_MARK = b"keyscan:allow"
 UTF8_BOM = b"\xef\xbb\xbf"
 # A regex runs from this far before a keyword to this far after it. A match must
@@ -49,7 +52,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 BEFORE = 256
 AFTER = 768
 CHUNK = 1 << 20  # bytes lowercased at a time to find keywords
-MAX_DEPTH = 2  # base64 inside base64 (.dockerconfigjson in a Kubernetes Secret)
+MAX_DEPTH = 2  # one encoding inside another (.dockerconfigjson in a Kubernetes Secret)
 
 
 class _Match(Value):
@@ -59,7 +62,7 @@ class _Match(Value):
         self, rule: int, start: int, end: int, secret: bytes, encoding: str | None = None
     ) -> None:
         self.rule: Final = rule  # index into Engine.rules
-        self.start: Final = start  # where the secret starts (for base64: its encoded group)
+        self.start: Final = start  # where the secret starts (encoded: where its encoding does)
         self.end: Final = end
         self.secret: Final = secret
         self.encoding: Final = encoding
@@ -77,14 +80,16 @@ class Engine:
         needles = list(self._by_keyword)
         self._keywords = LiteralIndex(needles, min_anchor=4)
         self._overlap = max(map(len, needles), default=1) - 1  # a keyword across a chunk's edge
-        # Base64 shorter than this decodes to less than any rule can match: not searched.
-        self._run = run_length_needed(min((_min_width(r.pattern) for r in self.rules), default=0))
-        # How far from a changed byte a change can make or unmake a sign (see `quiet`).
-        self.reach = max(self._overlap + 1, self._run)
-        prefixes = {prefix.encode() for rule in self.rules for prefix in rule.prefixes}
-        forms = [form for prefix in prefixes for form in base64_forms(prefix) if len(form) >= 4]
-        self._base64 = LiteralIndex(forms, min_anchor=6)
-        self._nested = LiteralIndex(base64_forms(NESTED_MARK) if forms else (), min_anchor=6)
+        # Runs shorter than this decode to less than any rule can match: not searched.
+        # (Base64 of W bytes is 4W/3 characters; an escaped key is 2+ longer than itself.)
+        width = min((_min_width(r.pattern) for r in self.rules), default=0)
+        self._run = min(run_length_needed(width), width + 2)
+        # How far from a changed byte a change can make or unmake a sign (see `quiet`):
+        # a run long enough to hold a key, also on the line before an indented last
+        # line of wrapped base64.
+        self.reach = max(self._overlap + 1, self._run + MAX_INDENT + 2)
+        self._prefixes = frozenset(p.encode() for rule in self.rules for p in rule.prefixes)
+        self._gates: Gates | None = None  # built when first needed: see `gates.py`
 
     def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
         return (Engine, (self.rules,))
@@ -109,24 +114,29 @@ class Engine:
 
     def quiet(self, data: bytes, low: int = 0, high: int | None = None) -> bool:
         """True when data[low:high] shows no sign of a finding: no keyword (in any case)
-        and no encoded prefix inside a base64 run long enough to hold a key (a run that
-        crosses the window's edges is followed to its ends). A quiet text has no
-        findings; a text is quiet iff every window of it is (windows overlapping by
-        `reach`). Not for UTF-16 text, which the engine converts first.
+        and no encoded prefix inside a run long enough to hold a key (a run that crosses
+        the window's edges is followed to its ends, and a line of wrapped base64 is
+        joined with its neighbours). A quiet text has no findings; a text is quiet iff
+        every window of it is (windows overlapping by `reach`). Not for UTF-16 text,
+        which the engine converts first.
         """
         high = len(data) if high is None else high
         window = data[low:high]
         if any(True for _ in self._keyword_hits(window)):
             return False
+        regions = []
         for start, end in long_runs(window, self._run):
             if start == 0 or end == len(window):  # it may go on beyond the window
-                start, end = run_bounds(data, low + start, low + end)
+                regions.append(run_bounds(data, low + start, low + end))
             else:
-                start, end = low + start, low + end
-            for index in (self._base64, self._nested):
-                if any(True for _ in index.find(data, start, end)):
-                    return False
-        return True
+                regions.append((low + start, low + end))
+        return not any(True for _ in self._hits(data, regions, 0, around=1))
+
+    def _hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
+              around: int | None = None) -> Iterator[Hit]:
+        if self._gates is None:
+            self._gates = Gates(self._prefixes, self._run)
+        return self._gates.hits(data, regions, depth, around)
 
     def _matches(self, data: bytes, depth: int) -> list[_Match]:
         starts: dict[int, list[int]] = {}  # rule index -> where its keywords start
@@ -156,31 +166,32 @@ class Engine:
                 if start < CHUNK:  # later ones start in the next chunk and are found there
                     yield base + start, keyword
 
-    def _encoded(self, data: bytes, depth: int) -> Iterator[_Match]:
-        """Matches inside the base64 runs around a hit of an encoded prefix (or, at the
-        outermost level of text that mentions docker, of an encoded `"auth"`: base64 that
-        may hold base64). Only runs long enough to hold a match are searched."""
+    def _encoded(self, data: bytes, depth: int) -> list[_Match]:
+        """Matches in the text around each hit of an encoded prefix (or, at the outermost
+        level of text that mentions docker, of an encoded `"auth"`: base64 that may hold
+        base64), decoded. Only runs long enough to hold a match are searched."""
         regions = long_runs(data, self._run)
-        if sum(high - low for low, high in regions) > len(data) // 2:
-            regions = [(0, len(data))]  # mostly base64: whole passes cost fewer calls
-        hits = [at for low, high in regions for at, _ in self._base64.find(data, low, high)]
-        if depth == 0 and regions:
-            nested = [at for low, high in regions for at, _ in self._nested.find(data, low, high)]
-            if nested and _mentions(data, NESTED_HINT):
-                hits.extend(nested)
-        decoded_until = 0
-        seen: set[tuple[int, int, bytes]] = set()
-        for at in sorted(hits):
-            if at < decoded_until:
-                continue  # inside the run decoded for an earlier hit
-            for run in decode_run(data, at):
-                decoded_until = max(decoded_until, run.end)
-                for inner in self._matches(run.data, depth + 1):
-                    start = run.encoded_offset(inner.start)
-                    if (inner.rule, start, inner.secret) not in seen:
-                        seen.add((inner.rule, start, inner.secret))
-                        end = run.encoded_offset(inner.end - 1) + 4
-                        yield _Match(inner.rule, start, end, inner.secret, ENCODING)
+        if not regions:
+            return []
+        decoded_until: dict[str, int] = {}
+        found: list[_Match] = []
+        for at, kind, block, inner_at in sorted(self._hits(data, regions, depth),
+                                                key=lambda hit: hit[:2]):
+            if at < decoded_until.get(kind, 0):
+                continue  # inside the text decoded for an earlier hit
+            assert self._gates is not None  # built by `_hits`
+            for view in self._gates.views(data, at, kind, block, inner_at):
+                until = view.end if kind == "base64" else (at + view.end) // 2
+                decoded_until[kind] = max(decoded_until.get(kind, 0), until)
+                for inner in self._matches(view.data, depth + 1):
+                    start = view.encoded_offset(inner.start)
+                    end = view.encoded_end(inner.end)
+                    if inner.encoding is None and end - start == inner.end - inner.start:
+                        continue  # nothing in it was decoded: the plain text's match
+                    outer = view.encoding
+                    name = f"{outer}/{inner.encoding}" if inner.encoding else outer
+                    found.append(_Match(inner.rule, start, end, inner.secret, name))
+        return _one_per_key(found)
 
     def _finding(self, match: _Match, line: int, column: int, fragment: Fragment) -> Finding:
         rule = self.rules[match.rule]
@@ -240,6 +251,21 @@ def _search(index: int, rule: Rule, data: bytes, low: int, high: int) -> Iterato
         if rule.entropy and entropy(secret) < rule.entropy:
             continue
         yield _Match(index, start, end, secret)
+
+
+def _one_per_key(found: list[_Match]) -> list[_Match]:
+    """One match per rule and stretch of encoded text: the same key decoded in several
+    ways (base64 alone and unescaped first, a run cut short by an escape and whole) is
+    the longest secret, the earliest start on ties."""
+    found.sort(key=lambda m: (m.rule, m.start))
+    kept: list[_Match] = []
+    for match in found:
+        last = kept[-1] if kept else None
+        if last is None or last.rule != match.rule or match.start >= last.end:
+            kept.append(match)
+        elif len(match.secret) > len(last.secret):  # overlaps the last: the same key
+            kept[-1] = match
+    return kept
 
 
 def _most_specific(found: list[_Match], rules: tuple[Rule, ...]) -> list[_Match]:

@@ -9,7 +9,7 @@ the whole needle is compared only where the anchor occurs.
 
 from __future__ import annotations
 
-from collections import Counter
+import heapq
 from collections.abc import Iterable, Iterator
 
 DENSE = 1000  # anchor hits after which each needle is searched for on its own
@@ -70,19 +70,37 @@ def _each_needle(
 def _choose_anchors(
     needles: list[bytes], min_anchor: int
 ) -> list[tuple[bytes, list[tuple[bytes, int]]]]:
-    """Greedy set cover: the substring shared by the most needles first (longest on ties)."""
+    """Greedy set cover: the substring shared by the most needles first (longest on ties,
+    then the greatest). Counts are kept up to date as needles are covered, and the best
+    is taken from a heap (stale entries are pushed back with their count now): the
+    engine's hundreds of encoded forms cost a millisecond, not a rescan per anchor."""
+    holders: dict[bytes, list[bytes]] = {}
+    for needle in needles:
+        for sub in _substrings(needle, min_anchor):
+            holders.setdefault(sub, []).append(needle)
+    counts = {sub: len(held) for sub, held in holders.items()}
+    heap = [(-count, -len(sub), sub.translate(_REVERSED), sub) for sub, count in counts.items()]
+    heapq.heapify(heap)
+    left = set(needles)
     plan: list[tuple[bytes, list[tuple[bytes, int]]]] = []
-    substrings = {needle: _substrings(needle, min_anchor) for needle in needles}  # once
-    left = list(needles)
-    while left:
-        counts: Counter[bytes] = Counter()
-        for needle in left:
-            counts.update(substrings[needle])
-        anchor = max(counts, key=lambda sub: (counts[sub], len(sub), sub))
-        covered = [(needle, offset) for needle in left for offset in _offsets(needle, anchor)]
+    while left and heap:
+        negative, length, order, anchor = heapq.heappop(heap)
+        if counts[anchor] != -negative:
+            if counts[anchor]:
+                heapq.heappush(heap, (-counts[anchor], length, order, anchor))
+            continue
+        covered_needles = [needle for needle in holders[anchor] if needle in left]
+        covered = [(needle, offset) for needle in covered_needles
+                   for offset in _offsets(needle, anchor)]
         plan.append((anchor, covered))
-        left = [needle for needle in left if anchor not in needle]
+        for needle in covered_needles:
+            left.discard(needle)
+            for sub in _substrings(needle, min_anchor):
+                counts[sub] -= 1
     return plan
+
+
+_REVERSED = bytes(range(255, -1, -1))  # on ties the greatest substring: the heap's least
 
 
 def _substrings(needle: bytes, min_len: int) -> set[bytes]:

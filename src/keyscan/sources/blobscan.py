@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
-from keyscan.encodings import from_utf16
+from keyscan.encodings import utf16_codec
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
@@ -190,7 +190,7 @@ def _scan(engine: Engine, oid: str, data: bytes, windows: list[tuple[int, int]] 
     the rest is a quiet base's); True if it was."""
     spans = windows or [(0, len(data))]
     # UTF-16 is scanned converted, never by parts.
-    if from_utf16(data[:2]) is None and all(engine.quiet(data, *span) for span in spans):
+    if utf16_codec(data) is None and all(engine.quiet(data, *span) for span in spans):
         return True
     secrets = secrets_in(engine, data)
     if secrets:
