@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from fakevendor import FakeVendors
 from gitcli import Result, keyscan
 from gitrepo import Repo
 from keys import make_key
@@ -238,3 +239,106 @@ def test_scan_and_git_never_import_the_database_library(tmp_path: Path, rng: ran
                                           "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
 
     assert done.stderr.endswith("[]"), done.stderr[-300:]
+
+
+def test_verify_rechecks_every_audit_and_the_inventory_keeps_each_answer(
+    tmp_path: Path, rng: random.Random, fake_vendor: FakeVendors
+) -> None:
+    from fakevendor import json_answer
+
+    _, (key,) = project(tmp_path / "one", rng)
+    project(tmp_path / "two", rng, keys=0)
+    fake_vendor.answer(key, json_answer(200), json_answer(401))
+
+    first = audit(tmp_path, "one", "two", "--verify")
+    second = audit(tmp_path, "one", "two", "--verify")
+    listed = keyscan("inventory", "--status", "invalid", "--format", "json", cwd=tmp_path)
+    live = keyscan("inventory", "--status", "live", cwd=tmp_path)
+
+    assert [(f["verification"]["status"], f["verification"]["http_status"])
+            for f in first.findings] == [("live", 200)]
+    assert [f["verification"]["status"] for f in second.findings] == ["invalid"]
+    assert len(fake_vendor.requests_for(key)) == 2  # asked again on the second audit
+    assert [f["repository"] for f in listed.report["findings"]] == ["one"]
+    assert live.code == 0
+    with sqlite3.connect(tmp_path / "keyscan-inventory.sqlite") as db:
+        rows = db.execute("SELECT status, http_status, checked_at FROM verifications "
+                          "ORDER BY id").fetchall()
+    assert [(status, http) for status, http, _ in rows] == [("live", 200), ("invalid", 401)]
+    assert all(stamp.endswith("+00:00") for _, _, stamp in rows)
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("keyscan-inventory.sqlite*"))
+    assert key.encode() not in stored
+
+
+def test_show_secrets_reads_keys_back_from_the_repositories(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    _, (key,) = project(tmp_path / "one", rng)
+    audit(tmp_path, "one")
+
+    shown = audit(tmp_path, "one", "--show-secrets")
+    hidden = audit(tmp_path, "one")
+
+    assert [f["secret"] for f in shown.findings] == [key]
+    assert [f["new"] for f in shown.findings] == [False]
+    assert key not in hidden.out
+
+
+def test_a_killed_audit_resumes_with_nothing_lost_or_reported_twice(
+    tmp_path: Path, rng: random.Random
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from gitcli import ROOT
+    from gitrepo import BASE_ENV
+
+    names = []
+    for index in range(14):
+        repo, _ = project(tmp_path / f"r{index:02d}", rng, keys=1)
+        for step in range(6):  # some history, so that each repository takes a while
+            repo.write(f"notes/{step}.txt", "text\n" * (step + 1) * 200)
+            repo.commit(f"step {step}")
+        names.append(f"r{index:02d}")
+    db = tmp_path / "keyscan-inventory.sqlite"
+    argv = [sys.executable, "-m", "keyscan", "audit", *names, "--workers", "1", "--format",
+            "json", "--cache", str(tmp_path / "mirrors")]
+    env = {**os.environ, **BASE_ENV, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+
+    def recorded() -> int:
+        try:
+            with sqlite3.connect(db, timeout=5) as conn:
+                return int(conn.execute("SELECT count(*) FROM repositories "
+                                        "WHERE scanned_at IS NOT NULL").fetchone()[0])
+        except sqlite3.OperationalError:
+            return 0  # not created yet
+
+    deadline = time.monotonic() + 120
+    while recorded() < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = recorded()
+    assert 3 <= done_before < len(names), "the audit was not killed mid-run"
+    with sqlite3.connect(db) as conn:  # every repository written is written whole
+        rows = conn.execute(
+            "SELECT r.name, count(f.id) FROM repositories r LEFT JOIN findings f "
+            "ON f.repository_id = r.id WHERE r.scanned_at IS NOT NULL GROUP BY r.name").fetchall()
+        assert all(count == 1 for _, count in rows)
+        assert conn.execute("SELECT count(*) FROM audits WHERE finished IS NULL").fetchone() == (1,)
+
+    resumed = audit(tmp_path, *names, "--workers", "1")
+
+    keys = [(f["repository"], f["path"]) for f in resumed.findings]
+    assert sorted(keys) == sorted({(name, "conf/0.py") for name in names})  # each once
+    assert all(f["new"] for f in resumed.findings)  # the same audit, resumed
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*), count(finished) FROM audits").fetchone() == (1, 1)
+        assert conn.execute("SELECT count(*) FROM findings").fetchone() == (len(names),)
+    again = audit(tmp_path, *names, "--workers", "1", "--new-only")
+    assert again.findings == [] and again.report["summary"]["files"] == 0

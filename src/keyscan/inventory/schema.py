@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -102,10 +103,18 @@ findings = Table(
     Column("first_seen", TIME, nullable=False),
     Column("last_seen", TIME, nullable=False),
     Column("first_audit", Integer, nullable=False),
-    Column("last_audit", Integer, nullable=False),
+    Column("present", Boolean, nullable=False),  # found by the repository's latest scan
     UniqueConstraint("repository_id", "fingerprint"),
 )
 Index("findings_first_seen", findings.c.first_seen)
+
+# Which audit saw which finding: audits running at once each see their own, whichever
+# of them wrote a repository last.
+sightings = Table(
+    "sightings", metadata,
+    Column("audit_id", Integer, ForeignKey("audits.id"), primary_key=True),
+    Column("finding_id", Integer, ForeignKey("findings.id"), primary_key=True),
+)
 
 verifications = Table(
     "verifications", metadata,

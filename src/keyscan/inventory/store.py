@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, literal, select, update
 from sqlalchemy.engine import Connection
 
 from keyscan.audit.task import RepoResult
@@ -32,6 +32,7 @@ from keyscan.inventory.schema import (
     findings,
     ref_tips,
     repositories,
+    sightings,
     verifications,
 )
 from keyscan.model import Commit, Finding, Verification
@@ -111,28 +112,30 @@ class Inventory:
         """Write one repository's scan (or its being unchanged) atomically."""
         stamp = now()
         with self._db.begin() as conn:
-            repo_id, last_audit = self._repository(conn, result.name)
+            repo_id = self._repository(conn, result.name)
+            present = and_(findings.c.repository_id == repo_id, findings.c.present)
             if result.unchanged:
-                conn.execute(update(findings).where(
-                    findings.c.repository_id == repo_id, findings.c.last_audit == last_audit
-                ).values(last_seen=stamp, last_audit=audit.id))
+                conn.execute(update(findings).where(present).values(last_seen=stamp))
             else:
                 self._tips(conn, repo_id, result.tips)
                 self._blobs(conn, engine_digest, result)
+                conn.execute(update(findings).where(present).values(present=False))
                 for finding in found:
                     self._finding(conn, repo_id, audit, finding, stamp)
+            conn.execute(self._insert(sightings).from_select(
+                ["audit_id", "finding_id"], select(literal(audit.id), findings.c.id).where(present)
+            ).on_conflict_do_nothing())
             conn.execute(update(repositories).where(repositories.c.id == repo_id).values(
                 digest=digest, scanned_at=stamp, last_audit=audit.id))
 
-    def _repository(self, conn: Connection, name: str) -> tuple[int, int | None]:
+    def _repository(self, conn: Connection, name: str) -> int:
         conn.execute(self._insert(repositories).values(name=name)
                      .on_conflict_do_nothing(index_elements=["name"]))
-        query = select(repositories.c.id, repositories.c.last_audit).where(
-            repositories.c.name == name)
+        query = select(repositories.c.id).where(repositories.c.name == name)
         if conn.dialect.name == "postgresql":
             query = query.with_for_update()  # one writer per repository at a time
-        row = conn.execute(query).one()
-        return row.id, row.last_audit
+        repo_id: int = conn.execute(query).scalar_one()
+        return repo_id
 
     def _tips(self, conn: Connection, repo_id: int, tips: dict[str, str]) -> None:
         conn.execute(ref_tips.delete().where(ref_tips.c.repository_id == repo_id))
@@ -163,7 +166,7 @@ class Inventory:
             "author_email": commit.author_email if commit else None,
             "date": commit.date if commit else None,
             "refs": json.dumps(list(finding.refs)),
-            "last_seen": stamp, "last_audit": audit.id,
+            "last_seen": stamp, "present": True,
         }
         statement = self._insert(findings).values(
             repository_id=repo_id, fingerprint=finding.fingerprint,
@@ -197,7 +200,8 @@ class Inventory:
     def audit_findings(self, audit: Audit, names: Iterable[str]) -> list[Finding]:
         """The findings this audit saw in `names` (secret-less), with their marks."""
         wanted = set(names)
-        return [f for f in self.findings(and_(findings.c.last_audit == audit.id), audit.id)
+        seen = select(sightings.c.finding_id).where(sightings.c.audit_id == audit.id)
+        return [f for f in self.findings(findings.c.id.in_(seen), audit.id)
                 if f.repository in wanted]
 
     def findings(self, condition: Any = None, audit_id: int | None = None) -> list[Finding]:
