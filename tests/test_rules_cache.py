@@ -1,77 +1,100 @@
-"""The rule-file cache: what PyYAML gives, a miss when a file changes, never a broken run."""
+"""The shipped parsed copy of the rule files: current, used only for exactly those files,
+and nothing in the user's cache folder can change the rules a scan uses."""
 
 from __future__ import annotations
 
 import marshal
-import os
+import random
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gitcli import keyscan
+from keys import make_key
 from keyscan import rules_cache
 
 ROOT = Path(__file__).resolve().parents[1]
+RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"), key=lambda path: path.name)
 
 
-@pytest.fixture
-def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KEYSCAN_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache"
+def test_the_shipped_copy_is_current() -> None:
+    assert len(RULE_FILES) >= 4  # one file per vendor
+    copy = (ROOT / "rules" / rules_cache.SHIPPED).read_text(encoding="utf-8")
+    assert copy == rules_cache.shipped_copy(RULE_FILES), (
+        "rules/parsed.json is stale: run `python -m keyscan.rules_cache` and commit it"
+    )
 
 
-def test_shipped_rule_files_round_trip(cache: Path) -> None:
-    paths = sorted((ROOT / "rules").glob("*.yaml"))
-    assert len(paths) >= 4  # one file per vendor
-    expected = [yaml.safe_load(p.read_bytes()) for p in paths]
-    assert rules_cache.load_yaml_files(paths) == expected  # miss: parsed, stored
-    assert len(list(cache.glob("rules-*.marshal"))) == 1
-    assert rules_cache.load_yaml_files(paths) == expected  # hit
+def test_the_copy_is_what_pyyaml_gives_and_spares_pyyaml() -> None:
+    expected = [yaml.safe_load(path.read_bytes()) for path in RULE_FILES]
+    assert rules_cache.load_yaml_files(RULE_FILES) == expected
+    code = ("import sys; from keyscan.rules import load_builtin; load_builtin(); "
+            "print('yaml' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
 
 
-def test_edited_file_misses_and_damaged_entry_is_reparsed(cache: Path, tmp_path: Path) -> None:
-    rule = tmp_path / "vendor.yaml"
-    rule.write_text("rules:\n  - id: one\n", encoding="utf-8")
-    assert rules_cache.load_yaml_files([rule]) == [{"rules": [{"id": "one"}]}]
-    rule.write_text("rules:\n  - id: two\n", encoding="utf-8")
-    assert rules_cache.load_yaml_files([rule]) == [{"rules": [{"id": "two"}]}]
-
-    for entry in cache.glob("rules-*.marshal"):
-        entry.write_bytes(b"\xffnot marshal")
-    assert rules_cache.load_yaml_files([rule]) == [{"rules": [{"id": "two"}]}]
+def copied_rules(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    for path in [*RULE_FILES, ROOT / "rules" / rules_cache.SHIPPED]:
+        shutil.copy(path, folder)
+    return sorted(folder.glob("*.yaml"), key=lambda path: path.name)
 
 
-def test_unwritable_cache_still_parses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = tmp_path / "a-file"
-    blocker.write_text("", encoding="utf-8")
-    monkeypatch.setenv("KEYSCAN_CACHE_DIR", str(blocker / "cache"))  # below a file: mkdir fails
-    rule = tmp_path / "r.yaml"
-    rule.write_text("a: [1, 2]\n", encoding="utf-8")
-    assert rules_cache.load_yaml_files([rule]) == [{"a": [1, 2]}]
-    assert sorted(os.listdir(tmp_path)) == ["a-file", "r.yaml"]  # nothing stray left behind
+def test_an_edited_rule_file_is_parsed_not_taken_from_the_copy(tmp_path: Path) -> None:
+    paths = copied_rules(tmp_path)
+    paths[0].write_text("vendor: {id: x, name: X, revoke: here}\nrules: []\n", encoding="utf-8")
+    loaded = rules_cache.load_yaml_files(paths)
+    assert loaded[0] == {"vendor": {"id": "x", "name": "X", "revoke": "here"}, "rules": []}
+    assert loaded[1:] == [yaml.safe_load(path.read_bytes()) for path in paths[1:]]
 
 
-def test_yaml_errors_are_not_swallowed(cache: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"format": 99, "files": []}',
+                                    b'{"format": 1, "files": [1, 2, 3, 4]}'])
+def test_a_damaged_copy_is_parsed_around(tmp_path: Path, damage: bytes) -> None:
+    paths = copied_rules(tmp_path)
+    (paths[0].parent / rules_cache.SHIPPED).write_bytes(damage)
+    assert rules_cache.load_yaml_files(paths) == [yaml.safe_load(p.read_bytes()) for p in paths]
+
+
+def test_yaml_errors_are_not_swallowed(tmp_path: Path) -> None:
     rule = tmp_path / "bad.yaml"
     rule.write_text("rules: [\n", encoding="utf-8")
     with pytest.raises(yaml.YAMLError):
         rules_cache.load_yaml_files([rule])
 
 
-def test_entry_of_other_contents_under_the_same_name_misses(cache: Path, tmp_path: Path) -> None:
-    # Entries are named by a CRC-32, which an edit can keep: what a hit must match is the
-    # whole key stored in the entry. Simulate that collision by giving the edited file's
-    # entry name the old contents' entry.
-    rule = tmp_path / "vendor.yaml"
-    rule.write_text("rules:\n  - id: one\n", encoding="utf-8")
-    rules_cache.load_yaml_files([rule])
-    [old_entry] = cache.glob("rules-*.marshal")
-    old_bytes = old_entry.read_bytes()
-    old_entry.unlink()
-    rule.write_text("rules:\n  - id: two\n", encoding="utf-8")  # same size
-    rules_cache.load_yaml_files([rule])
-    [new_entry] = cache.glob("rules-*.marshal")
-    new_entry.write_bytes(old_bytes)
+def test_a_rewritten_user_cache_cannot_hide_a_key(tmp_path: Path) -> None:
+    """The attack on the old cache: parsed rules under the user's cache folder (a shared
+    CI cache), rewritten to hold no rules, made `keyscan scan` exit 0 on a real key."""
+    cache = tmp_path / "cache"
+    env = {"KEYSCAN_CACHE_DIR": str(cache), "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    (tmp_path / "app.py").write_text(f"K = '{make_key('powerpost', random.Random(2))}'\n")
+    assert keyscan("scan", "app.py", cwd=tmp_path, env=env).code == 1
+    # the old cache's entry for the shipped rules, rewritten to hold no rules
+    contents = [path.read_bytes() for path in RULE_FILES]
+    key = (2, tuple(sys.version_info[:2]), tuple(path.name for path in RULE_FILES),
+           tuple(contents))
+    empty = [{"vendor": yaml.safe_load(data)["vendor"], "rules": []} for data in contents]
+    cache.mkdir(exist_ok=True)
+    (cache / _old_entry_name(contents)).write_bytes(marshal.dumps((key, empty)))
+    result = keyscan("scan", "app.py", cwd=tmp_path, env=env)
+    assert result.code == 1, result
+    assert "powerpost" in result.out.lower()
 
-    assert rules_cache.load_yaml_files([rule]) == [{"rules": [{"id": "two"}]}]
-    assert marshal.loads(new_entry.read_bytes())[1] == [{"rules": [{"id": "two"}]}]  # rewritten
+
+def _old_entry_name(contents: list[bytes]) -> str:
+    """Where the old cache stored the shipped rules' entry (CRC-32 of its key)."""
+    import binascii
+
+    crc = binascii.crc32(b"%d:%d.%d" % (2, *sys.version_info[:2]))
+    for path, data in zip(RULE_FILES, contents, strict=True):
+        crc = binascii.crc32(b"\0%s\0%d\0" % (path.name.encode(), len(data)), crc)
+        crc = binascii.crc32(data, crc)
+    return f"rules-{crc:08x}.marshal"

@@ -24,7 +24,7 @@ def report_error(message: str) -> ExitCode:
     """The one stderr line every failure a user can fix gets; the exit code to return."""
     import sys
 
-    from keyscan.report.common import printable  # a path in the message may hold a newline
+    from keyscan.redaction import safe_message  # a pasted key, a newline in a path
 
-    print(f"keyscan: error: {printable(message)}", file=sys.stderr)
+    print(f"keyscan: error: {safe_message(message)}", file=sys.stderr)
     return ExitCode.ERROR

@@ -30,10 +30,10 @@ FORMATS = ("text", "json", "sarif", "github")
 
 
 def warn(message: str) -> None:
-    """One warning line on stderr. Never pass a whole secret."""
-    from keyscan.report.common import printable  # file names may hold control characters
+    """One warning line on stderr. Never pass a whole secret (key-shaped text is redacted)."""
+    from keyscan.redaction import safe_message  # file names may hold keys and newlines
 
-    print(f"keyscan: warning: {printable(message)}", file=sys.stderr)
+    print(f"keyscan: warning: {safe_message(message)}", file=sys.stderr)
 
 
 class ScanOptions(Value):

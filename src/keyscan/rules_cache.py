@@ -1,22 +1,23 @@
-"""Parsed rule files, cached so a hook run does not pay for PyYAML.
+"""The shipped rule files, parsed ahead of time, so a hook run does not pay for PyYAML.
 
-Importing and running PyYAML costs ~15-20 ms, more than the rest of a
-`keyscan staged` run on a small change. The parsed documents are cached with
-`marshal` (built in, nothing to import) under the user's cache directory, keyed
-by the files' names and bytes, the cache format and the Python version, so an
-edited rule file or a new interpreter simply misses. The key is not hashed with
-hashlib (importing it loads OpenSSL, ~3 ms of every hook run): an entry is named
-by a CRC-32 of the key and holds the whole key, which a hit must equal, so even
-an edit that keeps the CRC misses. The cache is an optimisation only: a
-directory that cannot be written, or a damaged entry, falls back to parsing.
+Importing and running PyYAML costs ~15-20 ms, more than the rest of a `keyscan staged`
+run on a small change. So `rules/parsed.json`, beside the YAML files and shipped in the
+wheel with them, holds what PyYAML makes of each file, with each file's size and CRC-32.
+A load reads the YAML files' bytes (cheap) and uses the copy only when every name, size
+and CRC matches; otherwise (a rule file edited in a checkout and the copy not rewritten)
+it parses the YAML, which is slower but never wrong. `tests/test_rules_cache.py` fails
+while the copy is stale: `python -m keyscan.rules_cache` rewrites it.
+
+There is no cache in the user's folders any more: a parsed copy there could be rewritten
+by anything that can write the cache (a shared CI cache is enough), and a rewritten copy
+made `keyscan scan` exit 0 on a real key. The copy here is trusted exactly as far as the
+rule files next to it are. The CRC is not a defence against tampering (whoever can
+rewrite it can rewrite the YAML); it keeps a checkout's edit from being ignored.
 """
 
 from __future__ import annotations
 
 import binascii
-import contextlib
-import marshal
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,60 +28,75 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-FORMAT = 2  # bump when the cached value's shape changes
-
-
-def cache_dir() -> Path:
-    """$KEYSCAN_CACHE_DIR, else $XDG_CACHE_HOME/keyscan, else ~/.cache/keyscan."""
-    explicit = os.environ.get("KEYSCAN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "keyscan"
+SHIPPED = "parsed.json"
+FORMAT = 1  # bump when the copy's shape changes
 
 
 def load_yaml_files(paths: Sequence[Path]) -> list[Any]:
-    """`[yaml.safe_load(path.read_bytes()) for path in paths]`, from the cache when it can.
-
-    Parse errors are not cached: they propagate from PyYAML as they would without it.
-    """
+    """`[yaml.safe_load(path.read_bytes()) for path in paths]`, from the shipped copy when
+    it is the copy of exactly these files. Parse errors propagate from PyYAML."""
     contents = [path.read_bytes() for path in paths]
-    key = (FORMAT, tuple(sys.version_info[:2]), tuple(path.name for path in paths), tuple(contents))
-    crc = binascii.crc32(b"%d:%d.%d" % (FORMAT, *sys.version_info[:2]))
-    for path, data in zip(paths, contents, strict=True):
-        crc = binascii.crc32(b"\0%s\0%d\0" % (path.name.encode("utf-8", "surrogateescape"),
-                                               len(data)), crc)
-        crc = binascii.crc32(data, crc)
-    entry = cache_dir() / f"rules-{crc:08x}.marshal"
+    if paths:
+        shipped = _shipped(paths[0].parent / SHIPPED, paths, contents)
+        if shipped is not None:
+            return shipped
+    return [_parse(data) for data in contents]
+
+
+def _shipped(copy: Path, paths: Sequence[Path], contents: list[bytes]) -> list[Any] | None:
     try:
-        cached = marshal.loads(entry.read_bytes())
-        if (isinstance(cached, tuple) and len(cached) == 2 and cached[0] == key
-                and isinstance(cached[1], list) and len(cached[1]) == len(paths)):
-            return cached[1]
-    except (OSError, ValueError, EOFError, TypeError):
-        pass  # missing or damaged: parse and (re)write below
-    parsed = [_parse(data) for data in contents]
-    _store(entry, (key, parsed))
-    return parsed
+        data = copy.read_bytes()
+    except OSError:
+        return None  # none shipped (a checkout that never wrote one): parse
+    import json  # ~1 ms, against PyYAML's ~20
+
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        return None
+    files = document.get("files")
+    if not isinstance(files, list) or len(files) != len(paths):
+        return None
+    for entry, path, content in zip(files, paths, contents, strict=True):
+        if not isinstance(entry, dict) or entry.get("stamp") != _stamp(path.name, content):
+            return None
+    return [entry.get("document") for entry in files]
+
+
+def _stamp(name: str, content: bytes) -> str:
+    return f"{name}:{len(content)}:{binascii.crc32(content):08x}"
 
 
 def _parse(data: bytes) -> Any:
-    import yaml  # only on a cache miss
+    import yaml  # only when no copy matches
 
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(data, Loader=loader)  # a safe loader (C if built)
 
 
-def _store(entry: Path, value: tuple[Any, list[Any]]) -> None:
-    try:
-        blob = marshal.dumps(value)
-    except ValueError:
-        return  # a value marshal cannot hold (e.g. a YAML date): just don't cache
-    temp = entry.with_name(f".{entry.name}.{os.getpid()}.tmp")
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        temp.write_bytes(blob)
-        os.replace(temp, entry)  # atomic: a concurrent hook reads the old state or the new
-    except OSError:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+def shipped_copy(paths: Sequence[Path]) -> str:
+    """The text of `parsed.json` for the rule files `paths` (sorted by name)."""
+    import json
+
+    files = []
+    for path in paths:
+        content = path.read_bytes()
+        files.append({"stamp": _stamp(path.name, content), "document": _parse(content)})
+    return json.dumps({"format": FORMAT, "files": files}, indent=1, sort_keys=True) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m keyscan.rules_cache [FOLDER]`: rewrite FOLDER/parsed.json (default: the
+    repository's rules/)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    folder = Path(args[0]) if args else Path(__file__).resolve().parents[2] / "rules"
+    paths = sorted(folder.glob("*.yaml"), key=lambda path: path.name)
+    (folder / SHIPPED).write_text(shipped_copy(paths), encoding="utf-8")
+    print(f"wrote {folder / SHIPPED} ({len(paths)} rule files)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
