@@ -11,7 +11,12 @@ Schema (every key optional; anything else is an error naming the file and the ke
 
 The config lives in the scanned repository, so it is untrusted: it can add rules
 and suppress findings, but nothing in it can change where keys are sent for
-verification (such keys fall under the general unknown-key error).
+verification (such keys fall under the general unknown-key error). Nor can it hang or
+exhaust a run: only a regular file of at most `MAX_BYTES` is read (a FIFO or a device
+never is), a default `.keyscan.yaml` that is a symlink out of the scanned folder is
+refused unread, YAML aliases may not expand the document past `MAX_NODES` nodes or
+`MAX_DEPTH` levels ("billion laughs"), and its patterns are compiled by
+`keyscan.patterns` (linear-time matching).
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ if TYPE_CHECKING:
 TOP_KEYS = ("rules", "disable", "allow")
 ALLOW_KEYS = ("paths", "regexes", "secrets")
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
+MAX_BYTES = 1 << 20  # a config is a page of YAML; 1 MiB is far past any real one
+MAX_NODES = 100_000  # YAML nodes once every alias is expanded
+MAX_DEPTH = 64  # nesting levels
 
 
 class Config(Value):
@@ -55,6 +63,8 @@ def load_config(path: Path | None, explicit: bool) -> Config:
     """Read and validate a config; a missing default `.keyscan.yaml` is an empty config."""
     if path is None or (not explicit and not path.exists()):
         return Config()
+    if not explicit:
+        _refuse_escape(path)
     document = _parse(path, _read(path))
     if document is None:
         return Config()
@@ -74,25 +84,49 @@ def load_config(path: Path | None, explicit: bool) -> Config:
     )
 
 
+def _refuse_escape(path: Path) -> None:
+    """A scanned repository's `.keyscan.yaml` may not be a symlink out of it: keyscan would
+    read (and quote, in an error) a file the repository's author chose, such as a secret."""
+    if not path.is_symlink():
+        return
+    folder = path.parent.resolve()
+    target = path.resolve()
+    if target != folder and folder not in target.parents:
+        raise _error(
+            path,
+            "is a symlink to a file outside the scanned folder, so it was not read "
+            "(copy the config into the repository, or pass it with --config)",
+        )
+
+
 def _read(path: Path) -> str:
+    """The config's text: a regular file of at most MAX_BYTES, opened without blocking."""
+    from keyscan.userfiles import UnreadableFile, read_bounded
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise KeyscanError(f"{path}: config file not found (check the --config path)") from None
-    except IsADirectoryError:
-        raise KeyscanError(f"{path}: config is a folder, not a file (give a YAML file)") from None
+        data = read_bounded(path, MAX_BYTES)
+    except UnreadableFile as problem:
+        hints = {"not found": "check the --config path",
+                 "is a folder, not a file": "give a YAML file"}
+        hint = hints.get(str(problem), "a config is a short YAML file: check the path")
+        what = "config file" if str(problem) == "not found" else "config"
+        raise _error(path, f"{what} {problem} ({hint})") from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise KeyscanError(f"{path}: config is not UTF-8 text (save it as UTF-8)") from None
-    except OSError as error:
-        raise KeyscanError(f"{path}: cannot read config: {error.strerror or error}") from None
 
 
 def _parse(path: Path, text: str) -> object:
     import yaml  # only when a config exists: PyYAML's import is a sixth of a hook run
 
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)  # no Python objects
     try:
-        return yaml.load(text, Loader=loader)  # a safe loader: no Python objects
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(path, node)  # before anything is built from it
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         where = ""
         mark = getattr(error, "problem_mark", None)
@@ -100,6 +134,45 @@ def _parse(path: Path, text: str) -> object:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(error, "problem", None) or "syntax error"
         raise _error(path, f"invalid YAML{where}: {_one_line(problem)} (fix the syntax)") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(path: Path, root: Any) -> None:
+    """Refuse a node graph whose aliases expand past MAX_NODES, or nest past MAX_DEPTH.
+
+    Iterative, and each node's expanded size is counted once (aliases share nodes), so
+    the check itself costs no more than the file's own size."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_NODES:
+                raise _error(path, f"YAML aliases expand it past {MAX_NODES} nodes: "
+                                   "write the values out (a config needs no aliases)")
+            continue
+        if key in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            raise _error(path, f"YAML nested more than {MAX_DEPTH} levels deep")
+        open_nodes.add(key)
+        stack.append((node, depth, True))
+        for child in _children(node):
+            if id(child) in open_nodes:
+                raise _error(path, "a YAML alias refers to itself: write the values out")
+            stack.append((child, depth + 1, False))
+
+
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if isinstance(value, list):
+        return [part for item in value for part in (item if isinstance(item, tuple) else (item,))]
+    return []
 
 
 def _reject_unknown(
@@ -181,16 +254,18 @@ def _paths(path: Path, value: object) -> list[str]:
 
 
 def _regexes(path: Path, value: object) -> list[re.Pattern[str]]:
-    compiled = []
-    for number, pattern in enumerate(_strings(path, value, "allow.regexes"), start=1):
-        try:
-            compiled.append(re.compile(pattern))
-        except re.error as error:
-            # named by position, not echoed: an allow regex may spell out a whole key
-            raise _error(
-                path, f"bad regex in allow.regexes (entry {number}): {error} (fix the pattern)"
-            ) from None
-    return compiled
+    patterns = _strings(path, value, "allow.regexes")
+    if not patterns:
+        return []
+    from keyscan.patterns import compile_untrusted  # RE2: no pattern can hang a scan
+
+    # named by position, not echoed: an allow regex may spell out a whole key
+    return [
+        compile_untrusted(
+            pattern, f"{path}: bad regex in allow.regexes (entry {number})", as_bytes=False
+        )
+        for number, pattern in enumerate(patterns, start=1)
+    ]
 
 
 def _secrets(path: Path, value: object) -> list[str]:

@@ -134,7 +134,7 @@ def load_builtin() -> RuleSet:
     rules: list[Rule] = []
     vendors: dict[str, Vendor] = {}
     for doc, name in zip(docs, names, strict=True):
-        ruleset = _from_document(doc, name)
+        ruleset = _from_document(doc, name, shipped=True)
         rules.extend(ruleset.rules)
         vendors.update(ruleset.vendors)
     return RuleSet(tuple(rules), vendors)
@@ -163,7 +163,7 @@ def _parse_yaml(text: str, source: str) -> object:
         raise KeyscanError(f"{source}: not valid YAML{where}: fix the syntax") from None
 
 
-def _from_document(doc: object, source: str) -> RuleSet:
+def _from_document(doc: object, source: str, *, shipped: bool = False) -> RuleSet:
     if not isinstance(doc, dict):
         raise KeyscanError(f"{source}: expected a mapping with 'vendor' and 'rules'")
     unknown = sorted(set(doc) - {"vendor", "rules"})
@@ -175,7 +175,7 @@ def _from_document(doc: object, source: str) -> RuleSet:
         vendor = _parse_vendor(doc["vendor"], source)
         vendors[vendor.id] = vendor
         vendor_id = vendor.id
-    rules = parse_rules(doc.get("rules"), source, vendor=vendor_id)
+    rules = parse_rules(doc.get("rules"), source, vendor=vendor_id, shipped=shipped)
     return RuleSet(rules, vendors)
 
 
@@ -187,14 +187,19 @@ def _parse_vendor(doc: object, source: str) -> Vendor:
     return Vendor(id=doc["id"], name=doc["name"], revoke=doc["revoke"])
 
 
-def parse_rules(doc: object, source: str, vendor: str | None = None) -> tuple[Rule, ...]:
-    """Validate and compile a `rules:` list; `vendor` is the default for rules that name none."""
+def parse_rules(
+    doc: object, source: str, vendor: str | None = None, *, shipped: bool = False
+) -> tuple[Rule, ...]:
+    """Validate and compile a `rules:` list; `vendor` is the default for rules that name none.
+
+    Patterns of rules keyscan did not ship (`shipped=False`: a config's, a user's file)
+    are compiled by `keyscan.patterns` (RE2: linear time, bounded size)."""
     if not isinstance(doc, list):
         raise KeyscanError(f"{source}: 'rules' must be a list of rules")
     rules: list[Rule] = []
     seen: set[str] = set()
     for number, item in enumerate(doc, start=1):
-        rule = _parse_rule(item, f"{source}: rule {number}", vendor)
+        rule = _parse_rule(item, f"{source}: rule {number}", vendor, shipped)
         if rule.id in seen:
             raise KeyscanError(f"{source}: rule {number}: id {rule.id!r} is used twice")
         seen.add(rule.id)
@@ -202,7 +207,7 @@ def parse_rules(doc: object, source: str, vendor: str | None = None) -> tuple[Ru
     return tuple(rules)
 
 
-def _parse_rule(item: object, where: str, default_vendor: str | None) -> Rule:
+def _parse_rule(item: object, where: str, default_vendor: str | None, shipped: bool) -> Rule:
     if not isinstance(item, dict):
         raise KeyscanError(f"{where}: expected a mapping with id, severity, pattern, keywords")
     rule_id = item.get("id")
@@ -234,7 +239,7 @@ def _parse_rule(item: object, where: str, default_vendor: str | None) -> Rule:
         id=item["id"],
         vendor=vendor,
         severity=item["severity"],
-        pattern=_compile(item["pattern"], where),
+        pattern=_compile(item["pattern"], where, shipped),
         keywords=tuple(word.lower().encode() for word in lists["keywords"]),
         prefixes=tuple(lists["prefixes"]),
         description=item.get("description", ""),
@@ -254,11 +259,17 @@ def _strings(item: dict[str, Any], key: str, where: str) -> list[str]:
     return list(values)
 
 
-def _compile(pattern: str, where: str) -> re.Pattern[bytes]:
-    try:
-        compiled = re.compile(pattern.encode("utf-8"))
-    except re.error as error:
-        raise KeyscanError(f"{where}: pattern is not a valid regex: {error}") from None
+def _compile(pattern: str, where: str, shipped: bool) -> re.Pattern[bytes]:
+    compiled: re.Pattern[bytes]
+    if shipped:
+        try:
+            compiled = re.compile(pattern.encode("utf-8"))
+        except re.error as error:
+            raise KeyscanError(f"{where}: pattern is not a valid regex: {error}") from None
+    else:
+        from keyscan.patterns import compile_untrusted
+
+        compiled = compile_untrusted(pattern, where, as_bytes=True)
     if compiled.groups != 1:
         raise KeyscanError(
             f"{where}: pattern has {compiled.groups} capture groups; "

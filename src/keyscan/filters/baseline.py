@@ -12,9 +12,12 @@ from pathlib import Path
 
 from keyscan.errors import KeyscanError
 
+MAX_BYTES = 64 << 20  # ~100,000 findings: past any real report
+MAX_FINGERPRINT = 1024  # characters; keyscan's are far shorter
+
 
 def load_baseline(path: Path) -> frozenset[str]:
-    """The fingerprints listed in a keyscan JSON report."""
+    """The fingerprints listed in a keyscan JSON report (its shape checked, its size bounded)."""
     document = _parse(path, _read(path))
     findings = document.get("findings") if isinstance(document, dict) else None
     if not isinstance(findings, list):
@@ -24,21 +27,23 @@ def load_baseline(path: Path) -> frozenset[str]:
         fingerprint = finding.get("fingerprint") if isinstance(finding, dict) else None
         if not isinstance(fingerprint, str) or not fingerprint:
             raise _error(path, f"finding {number} has no 'fingerprint'")
+        if len(fingerprint) > MAX_FINGERPRINT:
+            raise _error(path, f"finding {number} has a 'fingerprint' no keyscan report holds")
         fingerprints.add(fingerprint)
     return frozenset(fingerprints)
 
 
 def _read(path: Path) -> str:
+    from keyscan.userfiles import UnreadableFile, read_bounded
+
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _error(path, "not found") from None
-    except IsADirectoryError:
-        raise _error(path, "is a folder, not a file") from None
+        data = read_bounded(path, MAX_BYTES)
+    except UnreadableFile as problem:
+        raise _error(path, str(problem)) from None
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise _error(path, "is not UTF-8 text, so not a keyscan JSON report") from None
-    except OSError as error:
-        raise _error(path, f"cannot be read ({error.strerror or error})") from None
 
 
 def _parse(path: Path, text: str) -> object:
@@ -46,6 +51,8 @@ def _parse(path: Path, text: str) -> object:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise _error(path, f"is not JSON (line {error.lineno}: {error.msg})") from None
+    except RecursionError:  # the C decoder's depth guard: `[[[[…` is no keyscan report
+        raise _error(path, "is nested too deeply to be a keyscan JSON report") from None
 
 
 def _error(path: Path, problem: str) -> KeyscanError:
