@@ -7,7 +7,9 @@ the network, and `http` (httpx) is imported only when there is something to send
 Decisions where CONTRACT.md is silent:
 - Budget: 30 s for the whole verification by default (a hook must not hang),
   `KEYSCAN_VERIFY_TIMEOUT=<seconds>` to change it; per request 5 s to connect, 10 s to
-  read, never past the budget. A key not answered in time is `unknown`, never dropped.
+  read, and each request ends within those 15 s of wall-clock time (verify/deadline.py:
+  a server dripping bytes cannot stretch it), never past the budget. A key not answered
+  in time is `unknown`, never dropped.
 - At most 4 requests in flight per vendor; vendors in parallel (threads).
 - `X-RateLimit-Reset`: epoch seconds when >= 1e9, else seconds to wait.
 - A secret is sent only if a built-in rule of that verifier matches it whole: a rule

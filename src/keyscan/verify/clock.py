@@ -28,6 +28,10 @@ class Clock:
     def wall(self) -> float:
         return time.time()
 
+    def real_seconds(self, seconds: float) -> float:
+        """How long `seconds` of this clock's time last on the wall (for socket timeouts)."""
+        return seconds
+
     def sleep_until(self, moment: float) -> None:
         """Sleep until `now()` reaches `moment` (in `now`'s seconds)."""
         seconds = moment - self.now()
@@ -53,6 +57,9 @@ class ScaledClock(Clock):
 
     def wall(self) -> float:
         return self._wall0 + self.now()
+
+    def real_seconds(self, seconds: float) -> float:
+        return seconds / self.factor
 
     def sleep_until(self, moment: float) -> None:
         seconds = moment - self.now()

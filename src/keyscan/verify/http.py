@@ -18,6 +18,7 @@ from keyscan import __version__
 from keyscan.model import Verification
 from keyscan.verify.answers import classify
 from keyscan.verify.clock import Clock
+from keyscan.verify.deadline import Deadlines, install
 from keyscan.verify.endpoints import Endpoint, is_loopback, load_budget, load_endpoints
 from keyscan.verify.gate import Gate
 
@@ -40,9 +41,12 @@ class Settings:
         return cls(endpoints=load_endpoints(env), budget=load_budget(env))
 
 
-def make_client(endpoint: Endpoint, settings: Settings) -> httpx.Client:
+def make_client(
+    endpoint: Endpoint, settings: Settings, deadlines: Deadlines | None = None
+) -> httpx.Client:
+    """The client for one vendor; with `deadlines`, each request ends by its deadline."""
     loopback = is_loopback(endpoint.host)
-    return httpx.Client(
+    client = httpx.Client(
         follow_redirects=False,
         # A proxy from the environment is right for a vendor's host, never for loopback.
         trust_env=not loopback,
@@ -55,6 +59,9 @@ def make_client(endpoint: Endpoint, settings: Settings) -> httpx.Client:
         limits=httpx.Limits(max_connections=settings.in_flight),
         headers={"User-Agent": f"keyscan/{__version__} (verify)", "Accept": "application/json"},
     )
+    if deadlines is not None:
+        install(client, deadlines)
+    return client
 
 
 class Checker:
@@ -66,7 +73,8 @@ class Checker:
         self.deadline = deadline
         self.clock = settings.clock
         self.gate = Gate(endpoint.limits, settings.clock)
-        self.client = make_client(endpoint, settings)
+        self.deadlines = Deadlines()
+        self.client = make_client(endpoint, settings, self.deadlines)
 
     def close(self) -> None:
         self.client.close()
@@ -116,8 +124,12 @@ class Checker:
             pool=min(settings.read_timeout, remaining),
         )
         host = endpoint.host
+        # A wall-clock end for the whole request, whatever the server does (a drip of
+        # header bytes resets every per-read timeout): the budget left, at most one
+        # connect and one read timeout.
+        total = min(remaining, settings.connect_timeout + settings.read_timeout)
         try:
-            with self.client.stream(
+            with self.deadlines.limit(self.clock.real_seconds(total)), self.client.stream(
                 "GET", endpoint.url, headers=endpoint.auth(secret), timeout=timeout
             ) as response:
                 body = bytearray()
