@@ -42,11 +42,13 @@ LIMITS: dict[str, list[tuple[int, float]]] = {
     "powerpost": [(60, 60.0)],  # assumed
     "autoposting": [(60, 60.0)],  # assumed
 }
-# What each vendor documents answering (most leaked keys are already revoked).
+# What each vendor documents answering (most leaked keys are already revoked), in its
+# own JSON (tests/fakevendor.py): live keys' answers say what they open.
 STATUSES: dict[str, tuple[int, ...]] = {
     vendor: (200, 401, 401, 401, 402, 403) for vendor in VENDORS
 }
-STATUSES["posteverywhere"] = (200, 401, 401, 401, 403)  # no 402 on its endpoint
+STATUSES["posteverywhere"] = (200, 401, 401, 401, 403)  # no 402 on /me
+STATUSES["autoposting"] = (200, 401, 401, 401, 403)  # 403: unknown (restricted or malformed)
 
 
 def minimum_seconds(n: int, limits: list[tuple[int, float]]) -> float:
@@ -100,10 +102,13 @@ def main() -> None:
     statuses = Counter(f.verification.status if f.verification else "MISSING" for f in out)
     requests = Counter(r.vendor for r in fake.requests)
     lost = len(findings) - sum(1 for f in out if f.verification is not None)
+    live = [f.verification for f in out if f.verification and f.verification.status == "live"]
+    opened = sum(1 for v in live if v.access)
     rows = [
         ("keys (distinct) / findings in / out", f"{len(secrets)} / {len(findings)} / {len(out)}"),
         ("findings without a verdict (lost)", str(lost)),
         ("verdicts", ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))),
+        ("live verdicts saying what the key opens", f"{opened} of {len(live)}"),
         ("requests sent (per vendor)", ", ".join(f"{v} {requests[v]}" for v in vendors)),
         ("429s provoked (over a server limit)", str(fake.violations)),
         ("minimum the limits allow", f"{floor:.0f} s"),

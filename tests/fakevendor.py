@@ -1,9 +1,11 @@
 """A fake of the four vendors' APIs on 127.0.0.1, for tests and the benchmark.
 
-It answers at the documented paths with the documented auth headers, serves each
-registered key the answers it was given (200/401/402/403, 429 with or without hints,
-500, slow, HTML, redirects), optionally enforces rate limits, and records every
-request so tests can check what keyscan sent.
+It answers at the documented paths with the documented auth headers and the
+vendors' own JSON (their envelopes, and what `/me`, `/auth/profile` and the credit
+endpoints return, including a person's e-mail that keyscan must never print),
+serves each registered key the answers it was given (200/401/402/403, 429 with or
+without hints, 500, slow, HTML, redirects, any document), optionally enforces rate
+limits, and records every request so tests can check what keyscan sent.
 """
 
 from __future__ import annotations
@@ -18,21 +20,72 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-# vendor -> (endpoint path, auth header (lowercase), scheme before the key, base below the host)
+# vendor -> (endpoint path, auth header (lowercase), scheme before the key, base below the host).
+# Written from the vendors' docs and SDKs, not read from rules/*.yaml: the fake checks them.
 VENDORS: dict[str, tuple[str, str, str, str]] = {
-    "posteverywhere": ("/api/v1/accounts", "authorization", "Bearer ", "/api/v1"),
+    "posteverywhere": ("/api/v1/me", "authorization", "Bearer ", "/api/v1"),
     "repeatposts": ("/v1/credits", "x-api-key", "", "/v1"),
     "powerpost": ("/api/v1/account/credits", "x-api-key", "", "/api/v1"),
-    "autoposting": ("/api-proxy/posts", "authorization", "Bearer ", "/api-proxy"),
+    "autoposting": ("/api-proxy/auth/profile", "authorization", "Bearer ", "/api-proxy"),
 }
-BODIES = {
-    200: {"data": [], "ok": True},
-    401: {"error": {"code": "unauthorized", "message": "Invalid or revoked API key"}},
-    402: {"error": {"code": "payment_required", "message": "Insufficient credits"}},
-    403: {"error": {"code": "forbidden", "message": "API key lacks the required scope"}},
-    429: {"error": {"code": "rate_limited", "message": "Too many requests"}},
-    500: {"error": {"code": "internal", "message": "Something went wrong"}},
+# In every answer that names a person: an address that keyscan must never print.
+OWNER_EMAIL = "dana.owner" + "@acme-social.example"
+META = {"request_id": "req_01JF3K9Q2W", "timestamp": "2026-12-01T09:30:00Z"}
+# What each vendor answers a key it accepts (CONTRACT.md, "Verification").
+OK_BODIES: dict[str, object] = {
+    # GET /api/v1/me: {"data": …, "error": null, "meta": …} (its SDK's ApiResponse)
+    "posteverywhere": {
+        "data": {
+            "api_key": {
+                "id": "key_8f2c",
+                "name": "Production Backend",
+                "scopes": ["read", "write"],
+                "last_used_at": "2026-11-30T17:04:51Z",
+                "expires_at": None,
+                "created_at": "2026-02-11T10:00:00Z",
+            },
+            "organization": {"id": 4411, "name": "Acme", "plan": "business"},
+            "workspace": {"id": 97, "name": "Marketing"},
+            "user": {"name": "Dana Owner", "email": OWNER_EMAIL},
+            "quota": {"posts_per_month": 5000, "used": 1210},
+        },
+        "error": None,
+        "meta": META,
+    },
+    "repeatposts": {"credits": 1180, "plan": "agency"},
+    "powerpost": {"balance": 47},  # its docs: "Response: {"balance": 47}"
+    # GET /api-proxy/auth/profile (its CLI's whoami): {"success": true, "data": {…}}
+    "autoposting": {
+        "success": True,
+        "data": {
+            "userId": "usr_5d1e",
+            "orgId": "org_acme_social",
+            "authType": "api_key",
+            "email": OWNER_EMAIL,
+        },
+    },
 }
+ERRORS = {
+    401: ("unauthorized", "Invalid or revoked API key"),
+    402: ("payment_required", "Insufficient credits"),
+    403: ("forbidden", "API key lacks the required scope"),
+    429: ("rate_limited", "Too many requests"),
+    500: ("internal", "Something went wrong"),
+}
+
+
+def body_for(vendor: str | None, status: int) -> object:
+    """The JSON a vendor answers with `status`, in its own envelope."""
+    if status == 200:
+        return OK_BODIES.get(vendor or "", {"ok": True})
+    code, message = ERRORS.get(status, ("error", "Error"))
+    if vendor == "posteverywhere":
+        return {"data": None, "error": {"message": message, "code": code}, "meta": META}
+    if vendor == "autoposting":
+        if status == 403:  # better-auth's answer to a malformed key
+            return {"success": False, "error": {"code": "FORBIDDEN", "message": "Invalid API key"}}
+        return {"success": False, "error": {"code": code.upper(), "message": message}}
+    return {"error": {"code": code, "message": message}}
 
 
 @dataclass(frozen=True)
@@ -44,7 +97,13 @@ class Answer:
 
 
 def json_answer(status: int, **headers: str) -> Answer:
+    """The vendor's own JSON for `status`, with `headers` (X_RateLimit_Reset=…)."""
     return Answer(status, {k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def document_answer(status: int, document: object) -> Answer:
+    """An answer with this JSON document as its body."""
+    return Answer(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
 
 
 HTML_PAGE = Answer(200, {"Content-Type": "text/html"}, b"<!doctype html><title>Sign in</title>")
@@ -66,6 +125,7 @@ class FakeVendors:
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
+        self.vendors = dict(VENDORS)  # `add_vendor` adds one (a new vendor file's test)
         self.requests: list[Request] = []
         self.answers: dict[str, list[Answer]] = {}
         self.limits: dict[str, list[tuple[int, float]]] = {}
@@ -84,10 +144,14 @@ class FakeVendors:
         self.server.server_close()
 
     def base(self, vendor: str) -> str:
-        return self.url + VENDORS[vendor][3]
+        return self.url + self.vendors[vendor][3]
 
     def env(self) -> dict[str, str]:
-        return {f"KEYSCAN_{v.upper()}_API_BASE": self.base(v) for v in VENDORS}
+        return {f"KEYSCAN_{v.upper()}_API_BASE": self.base(v) for v in self.vendors}
+
+    def add_vendor(self, vendor: str, path: str, header: str, scheme: str, base: str) -> None:
+        """Serve one more vendor at `path` (below the host), its key in `header`."""
+        self.vendors[vendor] = (path, header.lower(), scheme, base)
 
     def answer(self, key: str, *answers: Answer) -> None:
         """Serve `answers` to `key` in turn, the last one for good. Unknown keys get a 401."""
@@ -165,10 +229,10 @@ def _handler(fake: FakeVendors) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             path = urlsplit(self.path).path
-            vendor = next((v for v, spec in VENDORS.items() if spec[0] == path), None)
+            vendor = next((v for v, spec in fake.vendors.items() if spec[0] == path), None)
             key = None
             if vendor is not None:
-                _, header, scheme, _ = VENDORS[vendor]
+                _, header, scheme, _ = fake.vendors[vendor]
                 value = headers.get(header, "")
                 if value.startswith(scheme) and len(value) > len(scheme):
                     key = value[len(scheme) :]
@@ -178,7 +242,7 @@ def _handler(fake: FakeVendors) -> type[BaseHTTPRequestHandler]:
                 time.sleep(answer.delay)
             payload = answer.body
             if payload is None:
-                payload = json.dumps(BODIES.get(answer.status, {})).encode()
+                payload = json.dumps(body_for(vendor, answer.status)).encode()
             try:
                 self.send_response(answer.status)
                 if not any(k.lower() == "content-type" for k in answer.headers):

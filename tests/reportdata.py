@@ -86,6 +86,16 @@ def scan_findings() -> tuple[Finding, ...]:
     )  # fmt: skip
 
 
+# what PostEverywhere's /me says the live key opens (as keyscan.verify.access reads it)
+ACCESS = (
+    ("organization", "Acme"),
+    ("workspace", "Marketing"),
+    ("key_name", "Production Backend"),
+    ("scopes", ("read", "write")),
+    ("last_used_at", "2026-11-30T17:04:51Z"),
+)
+
+
 def git_findings() -> tuple[Finding, ...]:
     return (
         Finding("powerpost-api-key", "powerpost", "critical", KEYS["pp"],
@@ -94,7 +104,7 @@ def git_findings() -> tuple[Finding, ...]:
                 refs=("refs/heads/feature", "refs/stash")),
         Finding("posteverywhere-api-key", "posteverywhere", "critical", KEYS["pe"],
                 "config/settings.py", 12, 9, prefix=PE, commit=COMMIT,
-                verification=Verification("live", 200, ""),
+                verification=Verification("live", 200, "", ACCESS),
                 refs=("refs/heads/main", "refs/tags/v1.0")),
         Finding("autoposting-api-key", "autoposting", "medium", KEYS["ap"],
                 "notes.txt", 1, 5, prefix=AP, commit=COMMIT,

@@ -81,8 +81,17 @@ def test_json_follows_the_contract_schema() -> None:
         "encoding", "commit", "author_name", "author_email", "date", "fingerprint",
         "verification", "refs",
     ]  # fmt: skip
-    assert first["verification"] == {"status": "invalid", "http_status": 401, "detail": ""}
+    assert first["verification"] == {
+        "status": "invalid", "http_status": 401, "detail": "", "access": None
+    }  # fmt: skip
     assert first["refs"] == ["refs/heads/feature", "refs/stash"]
+    assert document["findings"][1]["verification"]["access"] == {
+        "organization": "Acme",
+        "workspace": "Marketing",
+        "key_name": "Production Backend",
+        "scopes": ["read", "write"],
+        "last_used_at": "2026-11-30T17:04:51Z",
+    }
     assert first["commit"] == "0123456789abcdef0123456789abcdef01234567"
     assert document["summary"] == {
         "findings": 3, "scanned_bytes": 1234567, "files": 42, "commits": 17,
@@ -283,3 +292,11 @@ def test_sarif_keeps_the_most_severe_results_within_githubs_limit() -> None:
     ]  # fmt: skip  (the medium autoposting finding is the one left out)
     (note,) = run["invocations"][0]["toolExecutionNotifications"]
     assert note["message"]["text"].startswith("1 finding left out")
+
+
+def test_each_format_is_listed_once_with_the_commands_that_offer_it() -> None:
+    from keyscan.report import FORMATS, RENDERERS, formats
+
+    assert FORMATS == formats("scan") == ("text", "json", "sarif", "github")
+    assert formats("inventory") == ("text", "json", "sarif", "csv", "html")
+    assert set(RENDERERS) == set(formats("scan")) | set(formats("inventory"))

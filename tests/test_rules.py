@@ -82,7 +82,8 @@ def rule_doc(**changes: object) -> dict[str, object]:
         ({"colour": "red"}, "unknown key 'colour'"),
         ({"vendor": None}, "vendor is missing"),
         ({"pattern": None}, "pattern is missing"),
-        ({"verify": "evil.example"}, "verify must be one of"),
+        ({"verify": "evil.example"}, "verify must be absent: a rule's keys are checked only"),
+        ({"verify": "acme"}, "verify must be absent"),  # its file has no vendor verify
         ({"id": "Has Spaces"}, "id must be lowercase"),
     ],
 )

@@ -10,7 +10,15 @@ import sys
 
 import pytest
 
-from fakevendor import HTML_PAGE, VENDORS, Answer, FakeVendors, Recorder, json_answer
+from fakevendor import (
+    HTML_PAGE,
+    VENDORS,
+    Answer,
+    FakeVendors,
+    Recorder,
+    document_answer,
+    json_answer,
+)
 from keys import PREFIXES, make_key
 from keyscan.errors import KeyscanError
 from keyscan.model import Finding, Rule, Verification
@@ -107,32 +115,58 @@ def test_each_vendor_gets_one_get_at_its_path_with_its_auth_header(
         assert "content-length" not in request.headers
         assert request.path.split("?")[0] == path
         assert request.headers[header] == scheme + request.key  # type: ignore[operator]
-    if vendor == "autoposting":
-        assert all(r.path.endswith("?limit=1") for r in fake_vendor.requests)
+        assert request.path == path  # no query
+
+
+# CONTRACT.md's table: live / invalid per vendor; anything else is unknown
+STATUS_TABLE = {
+    "posteverywhere": ({200, 403}, {401}),
+    "repeatposts": ({200, 402, 403}, {401}),
+    "powerpost": ({200, 402, 403}, {401}),
+    "autoposting": ({200}, {401}),
+}
+
+
+DETAILS = {
+    ("repeatposts", 402): "the key works (the account is out of credits)",
+    ("powerpost", 403): "the key works (it lacks a permission for this endpoint)",
+    # a key without the Read scope still works
+    ("posteverywhere", 403): "the key works (it lacks a permission for this endpoint)",
+    # not in PostEverywhere's documented answers
+    ("posteverywhere", 402): "unexpected answer 402 from 127.0.0.1",
+    ("powerpost", 404): "unexpected answer 404 from 127.0.0.1",
+    ("autoposting", 402): "unexpected answer 402 from 127.0.0.1",
+}
 
 
 @pytest.mark.parametrize(
-    ("vendor", "status", "expected", "detail"),
-    [
-        ("repeatposts", 402, "live", "the key works (the account is out of credits)"),
-        ("powerpost", 403, "live", "the key works (it lacks a permission for this endpoint)"),
-        ("autoposting", 402, "live", "the key works (the account is out of credits)"),
-        # a key without the Read scope still works
-        ("posteverywhere", 403, "live", "the key works (it lacks a permission for this endpoint)"),
-        # not in PostEverywhere's documented answers
-        ("posteverywhere", 402, "unknown", "unexpected answer 402 from 127.0.0.1"),
-        ("powerpost", 404, "unknown", "unexpected answer 404 from 127.0.0.1"),
-    ],
+    ("vendor", "status"),
+    [(v, s) for v in sorted(STATUS_TABLE) for s in (200, 401, 402, 403, 404, 418)],
 )
-def test_status_table(
-    fake_vendor: FakeVendors, vendor: str, status: int, expected: str, detail: str
-) -> None:
+def test_status_table(fake_vendor: FakeVendors, vendor: str, status: int) -> None:
+    live, invalid = STATUS_TABLE[vendor]
+    expected = "live" if status in live else "invalid" if status in invalid else "unknown"
     secret = key(vendor)
-    fake_vendor.answer(secret, json_answer(status))
+    fake_vendor.answer(secret, json_answer(status))  # the vendor's own JSON for the status
     [out], _ = run([finding(secret, vendor)])
     assert out.verification is not None
     assert (out.verification.status, out.verification.http_status) == (expected, status)
-    assert out.verification.detail == detail
+    assert out.verification.detail == DETAILS.get((vendor, status), out.verification.detail)
+    assert (out.verification.access is None) == (expected != "live")
+
+
+def test_autoposting_403_is_unknown_and_says_why(fake_vendor: FakeVendors) -> None:
+    # Its CLI reads 403 as "rejected", but its auth middleware also answers 403 for
+    # restricted keys: neither live nor invalid can be claimed.
+    secret = key("autoposting")
+    fake_vendor.answer(secret, json_answer(403))
+    [out], _ = run([finding(secret, "autoposting")])
+    assert out.verification == Verification(
+        "unknown",
+        403,
+        "127.0.0.1 answered 403: it answers 403 both for keys it rejects as malformed and "
+        "for restricted keys, so keyscan cannot tell which this is",
+    )
 
 
 @pytest.mark.parametrize(
@@ -152,6 +186,58 @@ def test_unknown_answers_say_why(fake_vendor: FakeVendors, answer: Answer, detai
     assert out.verification is not None
     assert out.verification.status == "unknown"
     assert detail in out.verification.detail
+
+
+PE_ENVELOPE_ONLY = {"error": None, "meta": {"request_id": "r1"}}
+
+
+@pytest.mark.parametrize(
+    ("vendor", "status", "document", "detail"),
+    [
+        ("posteverywhere", 200, PE_ENVELOPE_ONLY, "no 'data' in its envelope"),
+        ("posteverywhere", 403, {"error": {"message": "forbidden"}}, "no 'data' in its envelope"),
+        ("posteverywhere", 200, {"data": [], "error": None}, "its 'data' is not an object"),
+        ("posteverywhere", 200, [{"data": {}}], "not an object"),
+        ("powerpost", 200, {"ok": True}, "none of balance"),
+        ("powerpost", 200, {"data": {"balance": 4}}, "none of balance"),  # PowerPost is bare
+        ("powerpost", 402, "payment required", "not an object"),
+        ("autoposting", 200, {"success": False, "data": {"orgId": "o"}}, "success: false"),
+        ("autoposting", 200, {"status": "ok"}, "none of orgId, authType, userId, id"),
+        ("repeatposts", 200, 1180, "not an object"),
+    ],
+)
+def test_json_not_shaped_like_the_vendors_api_is_unknown(
+    fake_vendor: FakeVendors, vendor: str, status: int, document: object, detail: str
+) -> None:
+    secret = key(vendor)
+    fake_vendor.answer(secret, document_answer(status, document))
+    [out], _ = run([finding(secret, vendor)])
+    name = {"posteverywhere": "PostEverywhere", "powerpost": "PowerPost"}.get(vendor, "")
+    assert out.verification is not None
+    assert out.verification.status == "unknown"
+    assert out.verification.access is None
+    assert f"answered {status} with JSON that is not {name}" in out.verification.detail
+    assert detail in out.verification.detail
+
+
+@pytest.mark.parametrize(
+    ("vendor", "document"),
+    [
+        ("autoposting", {"orgId": "org_bare", "authType": "api_key"}),  # not wrapped
+        ("autoposting", {"success": True, "data": {"orgId": "org_bare"}}),
+        ("repeatposts", {"data": {"credits": 5}}),
+        ("repeatposts", {"credits": 5}),
+    ],
+)
+def test_wrapped_and_bare_answers_are_both_read(
+    fake_vendor: FakeVendors, vendor: str, document: object
+) -> None:
+    secret = key(vendor)
+    fake_vendor.answer(secret, document_answer(200, document))
+    [out], _ = run([finding(secret, vendor)])
+    assert out.verification is not None and out.verification.status == "live"
+    expected = {"autoposting": ("organization", "org_bare"), "repeatposts": ("credits", 5)}
+    assert out.verification.access == (expected[vendor],)
 
 
 def test_one_request_per_distinct_secret_and_every_finding_kept_in_order(
@@ -303,10 +389,10 @@ def test_a_disallowed_override_fails_with_one_line(value: str, problem: str) -> 
 @pytest.mark.parametrize(
     ("value", "url"),
     [
-        ("https://gateway.example.com/pe/", "https://gateway.example.com/pe/accounts"),
-        ("http://localhost:8080/api/v1", "http://localhost:8080/api/v1/accounts"),
-        ("http://[::1]:8080/api/v1", "http://[::1]:8080/api/v1/accounts"),
-        ("http://127.1.2.3/api/v1", "http://127.1.2.3/api/v1/accounts"),
+        ("https://gateway.example.com/pe/", "https://gateway.example.com/pe/me"),
+        ("http://localhost:8080/api/v1", "http://localhost:8080/api/v1/me"),
+        ("http://[::1]:8080/api/v1", "http://[::1]:8080/api/v1/me"),
+        ("http://127.1.2.3/api/v1", "http://127.1.2.3/api/v1/me"),
     ],
 )
 def test_an_allowed_override_replaces_the_base(value: str, url: str) -> None:
@@ -314,14 +400,39 @@ def test_an_allowed_override_replaces_the_base(value: str, url: str) -> None:
     assert load_endpoints({"KEYSCAN_POSTEVERYWHERE_API_BASE": value})["posteverywhere"].url == url
 
 
+@pytest.mark.parametrize(
+    ("vendor", "path"),
+    [
+        ("posteverywhere", "/me"),
+        ("repeatposts", "/credits"),
+        ("powerpost", "/account/credits"),
+        ("autoposting", "/auth/profile"),
+    ],
+)
+def test_the_override_replaces_the_part_before_each_endpoints_path(vendor: str, path: str) -> None:
+    variable = f"KEYSCAN_{vendor.upper()}_API_BASE"
+    endpoints = load_endpoints({variable: "http://127.0.0.1:8080/gateway/"})
+    assert endpoints[vendor].url == "http://127.0.0.1:8080/gateway" + path
+    others = {v: e.host for v, e in endpoints.items() if v != vendor}
+    assert "127.0.0.1" not in others.values()
+
+
 def test_default_endpoints_are_the_vendors_https_hosts() -> None:
     urls = {v: e.url for v, e in load_endpoints({}).items()}
-    assert urls == {
-        "posteverywhere": "https://app.posteverywhere.ai/api/v1/accounts",
+    assert urls == {  # CONTRACT.md's table, written out: not read from the vendor files
+        "posteverywhere": "https://app.posteverywhere.ai/api/v1/me",
         "repeatposts": "https://api.repeatposts.com/v1/credits",
         "powerpost": "https://powerpost.ai/api/v1/account/credits",
-        "autoposting": "https://app.autoposting.ai/api-proxy/posts?limit=1",
+        "autoposting": "https://app.autoposting.ai/api-proxy/auth/profile",
     }
+    endpoints = load_endpoints({})
+    assert {v: (e.header, e.scheme) for v, e in endpoints.items()} == {
+        "posteverywhere": ("Authorization", "Bearer "),
+        "repeatposts": ("X-API-Key", ""),
+        "powerpost": ("x-api-key", ""),
+        "autoposting": ("Authorization", "Bearer "),
+    }
+    assert {v: (set(e.live), set(e.invalid)) for v, e in endpoints.items()} == STATUS_TABLE
 
 
 @pytest.mark.parametrize("value", ["soon", "0", "-5", "inf"])

@@ -141,7 +141,7 @@ def test_an_unknown_vendor_option_is_refused(
 ) -> None:
     code, _, err = verify_key(monkeypatch, capsys, "x", "--vendor", "twitter")
     assert code == 2
-    assert f"unknown vendor 'twitter'; use one of: {', '.join(VENDORS)}" in err
+    assert f"unknown vendor 'twitter'; use one of: {', '.join(sorted(VENDORS))}" in err
 
 
 def test_a_placeholder_is_not_sent(

@@ -16,7 +16,8 @@ import click
 from keyscan import __version__
 from keyscan.commands import LazyGroup
 from keyscan.errors import ExitCode, KeyscanError, report_error
-from keyscan.pipeline import FORMATS, ScanOptions
+from keyscan.pipeline import ScanOptions
+from keyscan.report import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
 

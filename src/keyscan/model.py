@@ -19,7 +19,7 @@ from __future__ import annotations
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import re
-    from typing import ClassVar, Final, TypeVar
+    from typing import Any, ClassVar, Final, TypeVar
 
     _V = TypeVar("_V", bound="Value")
 
@@ -135,12 +135,19 @@ class Rule(Value):
 
 
 class Vendor(Value):
-    __slots__ = ("id", "name", "revoke")
+    """A vendor, from its file (rules/<id>.yaml): the one place a vendor lives."""
 
-    def __init__(self, id: str, name: str, revoke: str) -> None:
+    __slots__ = ("id", "name", "revoke", "verify")
+
+    def __init__(
+        self, id: str, name: str, revoke: str, verify: dict[str, Any] | None = None
+    ) -> None:
         self.id: Final = id
         self.name: Final = name  # display name, e.g. "PostEverywhere"
         self.revoke: Final = revoke  # where to revoke a key, from the vendor's docs
+        # how its keys are checked, as its shipped file says (read by keyscan.verify.endpoints);
+        # None for a vendor that is not verified or that a user's config named
+        self.verify: Final = verify
 
 
 class Verification(Value):

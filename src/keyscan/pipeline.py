@@ -26,9 +26,6 @@ if TYPE_CHECKING:
     from keyscan.model import Finding
     from keyscan.rules import RuleSet
 
-FORMATS = ("text", "json", "sarif", "github")
-
-
 def warn(message: str) -> None:
     """One warning line on stderr. Never pass a whole secret (key-shaped text is redacted)."""
     from keyscan.redaction import safe_message  # file names may hold keys and newlines

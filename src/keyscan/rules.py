@@ -1,13 +1,24 @@
 """Rules are data: load and validate `rules/*.yaml` (and the `rules:` of `.keyscan.yaml`).
 
-A rule file declares its vendor and a list of rules:
+A vendor file (`rules/<vendor id>.yaml`) is the one place a vendor lives: who it is,
+where its keys are revoked, how they are verified, and its rules:
 
-    vendor: {id: powerpost, name: PowerPost, revoke: "Settings > API"}
+    vendor:
+      id: powerpost
+      name: PowerPost
+      revoke: "Settings > API"
+      verify: {base: ..., path: ..., header: ..., live: [...], ...}  # keyscan.verify.endpoints
     rules:
       - id: powerpost-api-key
         severity: critical
         pattern: '...'        # exactly one capture group: the secret
         keywords: [pp_live_sk_]
+        verify: powerpost     # this rule's keys are checked as the vendor's `verify` says
+
+A vendor's `verify` is kept as written here and read only by `keyscan.verify`, only
+from the files shipped with keyscan (`load_builtin`): the pre-commit hook never pays
+for it, and no scanned repository's config or user rule file can say where keys go.
+Adding a vendor is adding its file (and its tests); nothing else names the vendors.
 
 `keywords` are literals (matched case-insensitively) that every match contains:
 the engine runs a rule's pattern only from 256 bytes before a keyword to 768
@@ -37,9 +48,6 @@ if TYPE_CHECKING:
     from importlib.abc import Traversable
     from typing import Any, Final
 
-# Verifier modules that exist; a rule may name only one of these in `verify:`.
-VERIFIERS = ("posteverywhere", "repeatposts", "powerpost", "autoposting")
-
 _RULE_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "vendor": str,
@@ -56,6 +64,7 @@ _RULE_KEYS: dict[str, type | tuple[type, ...]] = {
     "negative_examples": list,
 }
 _REQUIRED = ("id", "severity", "pattern", "keywords")
+_VENDOR_KEYS = {"id", "name", "revoke", "verify"}
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*\Z")
 
 
@@ -112,7 +121,11 @@ def _rules_folder() -> Traversable:
 @functools.cache
 def load_builtin() -> RuleSet:
     """The shipped rules: `keyscan/rules/*.yaml` in the wheel, `<repo>/rules` in a checkout."""
-    folder = _rules_folder()
+    return load_folder(_rules_folder())
+
+
+def load_folder(folder: Traversable) -> RuleSet:
+    """Every vendor file in `folder`, in name order (the shipped folder, or a test's)."""
     entries = sorted(
         (entry for entry in folder.iterdir() if entry.name.endswith(".yaml")),
         key=lambda entry: entry.name,
@@ -135,6 +148,8 @@ def load_builtin() -> RuleSet:
     vendors: dict[str, Vendor] = {}
     for doc, name in zip(docs, names, strict=True):
         ruleset = _from_document(doc, name, shipped=True)
+        if any(name != f"rules/{vendor_id}.yaml" for vendor_id in ruleset.vendors):
+            raise KeyscanError(f"{name}: a vendor's file is named rules/<its id>.yaml")
         rules.extend(ruleset.rules)
         vendors.update(ruleset.vendors)
     return RuleSet(tuple(rules), vendors)
@@ -170,27 +185,30 @@ def _from_document(doc: object, source: str, *, shipped: bool = False) -> RuleSe
     if unknown:
         raise KeyscanError(f"{source}: unknown key {unknown[0]!r}: a rule file has vendor, rules")
     vendors: dict[str, Vendor] = {}
-    vendor_id = None
+    vendor = None
     if "vendor" in doc:
         vendor = _parse_vendor(doc["vendor"], source)
         vendors[vendor.id] = vendor
-        vendor_id = vendor.id
-    rules = parse_rules(doc.get("rules"), source, vendor=vendor_id, shipped=shipped)
+    rules = parse_rules(doc.get("rules"), source, vendor=vendor, shipped=shipped)
     return RuleSet(rules, vendors)
 
 
 def _parse_vendor(doc: object, source: str) -> Vendor:
-    if not isinstance(doc, dict) or set(doc) != {"id", "name", "revoke"}:
-        raise KeyscanError(f"{source}: vendor needs exactly id, name and revoke")
-    if not all(isinstance(value, str) and value for value in doc.values()):
+    if not isinstance(doc, dict) or not {"id", "name", "revoke"} <= set(doc) <= _VENDOR_KEYS:
+        raise KeyscanError(f"{source}: vendor needs id, name and revoke (and may have verify)")
+    if not all(isinstance(doc[key], str) and doc[key] for key in ("id", "name", "revoke")):
         raise KeyscanError(f"{source}: vendor id, name and revoke must be non-empty strings")
-    return Vendor(id=doc["id"], name=doc["name"], revoke=doc["revoke"])
+    verify = doc.get("verify")
+    if verify is not None and not isinstance(verify, dict):
+        raise KeyscanError(f"{source}: vendor verify must be a mapping (url, header, statuses)")
+    return Vendor(id=doc["id"], name=doc["name"], revoke=doc["revoke"], verify=verify)
 
 
 def parse_rules(
-    doc: object, source: str, vendor: str | None = None, *, shipped: bool = False
+    doc: object, source: str, vendor: Vendor | None = None, *, shipped: bool = False
 ) -> tuple[Rule, ...]:
-    """Validate and compile a `rules:` list; `vendor` is the default for rules that name none.
+    """Validate and compile a `rules:` list; `vendor` (the file's) is the default for rules
+    that name none, and the only verifier a rule may name, if the vendor has `verify`.
 
     Patterns of rules keyscan did not ship (`shipped=False`: a config's, a user's file)
     are compiled by `keyscan.patterns` (RE2: linear time, bounded size)."""
@@ -207,7 +225,7 @@ def parse_rules(
     return tuple(rules)
 
 
-def _parse_rule(item: object, where: str, default_vendor: str | None, shipped: bool) -> Rule:
+def _parse_rule(item: object, where: str, file_vendor: Vendor | None, shipped: bool) -> Rule:
     if not isinstance(item, dict):
         raise KeyscanError(f"{where}: expected a mapping with id, severity, pattern, keywords")
     rule_id = item.get("id")
@@ -225,13 +243,16 @@ def _parse_rule(item: object, where: str, default_vendor: str | None, shipped: b
             raise KeyscanError(f"{where}: {key} is missing")
     if not _ID.match(item["id"]):
         raise KeyscanError(f"{where}: id must be lowercase letters, digits, '-', '_' or '.'")
-    vendor = item.get("vendor", default_vendor)
+    vendor = item.get("vendor", file_vendor.id if file_vendor else None)
     if not vendor:
         raise KeyscanError(f"{where}: vendor is missing")
     if item["severity"] not in SEVERITIES:
         raise KeyscanError(f"{where}: severity must be one of {', '.join(SEVERITIES)}")
-    if item.get("verify") is not None and item["verify"] not in VERIFIERS:
-        raise KeyscanError(f"{where}: verify must be one of {', '.join(VERIFIERS)} or absent")
+    verifier = file_vendor.id if file_vendor and file_vendor.verify is not None else None
+    if item.get("verify") is not None and (item["verify"] != verifier or vendor != verifier):
+        allowed = f"{verifier!r} (this file's vendor)" if verifier else "absent"
+        raise KeyscanError(f"{where}: verify must be {allowed}: a rule's keys are checked only "
+                           "as its own vendor file's verify section says")
     lists = {key: _strings(item, key, where) for key in _RULE_KEYS if _RULE_KEYS[key] is list}
     if not lists["keywords"] or not all(lists["keywords"]):
         raise KeyscanError(f"{where}: keywords needs at least one non-empty literal")

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING
 import click
 
 from keyscan.errors import ExitCode, KeyscanError
+from keyscan.report import formats
 
 if TYPE_CHECKING:
     from keyscan.model import Finding
 
-FORMATS = ("text", "json", "sarif", "csv", "html")
+FORMATS = formats("inventory")
 STATUSES = ("live", "invalid", "unknown", "unverifiable", "unverified")
 
 

@@ -46,8 +46,12 @@ def check(file: Path | None) -> ExitCode:
     from keyscan.report.common import printable
     from keyscan.rulecheck import check_examples
     from keyscan.rules import load_builtin, load_rule_file
+    from keyscan.verify.spec import endpoint_from
 
     ruleset = load_rule_file(file) if file is not None else load_builtin()
+    for vendor in ruleset.vendors.values():
+        if vendor.verify is not None:
+            endpoint_from(vendor)  # a malformed verify section: KeyscanError, exit 2
     problems = check_examples(ruleset.rules)
     for problem in problems:
         click.echo(f"FAIL {printable(problem)}")

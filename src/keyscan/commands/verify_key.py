@@ -51,9 +51,9 @@ def command(refused: tuple[str, ...], vendor_id: str | None, format_: str) -> in
     from keyscan.verify import check_environment, verify_findings
 
     check_environment()
-    _check_vendor(vendor_id)
-    secret = _read_key()
     ruleset = load_builtin()
+    _check_vendor(vendor_id, ruleset)
+    secret = _read_key()
     finding = _finding_for(secret, ruleset, vendor_id)
     [checked] = verify_findings([finding], ruleset, warn=warn)
     _print(checked, ruleset, format_)
@@ -61,13 +61,12 @@ def command(refused: tuple[str, ...], vendor_id: str | None, format_: str) -> in
     return EXIT.get(status, 2)
 
 
-def _check_vendor(vendor_id: str | None) -> None:
-    from keyscan.verify.endpoints import ENDPOINTS
-
-    if vendor_id is not None and vendor_id not in ENDPOINTS:
+def _check_vendor(vendor_id: str | None, ruleset: RuleSet) -> None:
+    verifiable = sorted(v.id for v in ruleset.vendors.values() if v.verify is not None)
+    if vendor_id is not None and vendor_id not in verifiable:
         # Echo the value only if it cannot be a key pasted into the wrong place.
         named = f" {vendor_id!r}" if re.fullmatch(r"[a-z]{1,20}", vendor_id) else ""
-        raise KeyscanError(f"unknown vendor{named}; use one of: {', '.join(ENDPOINTS)}")
+        raise KeyscanError(f"unknown vendor{named}; use one of: {', '.join(verifiable)}")
 
 
 def _read_key() -> str:
@@ -92,7 +91,6 @@ def _finding_for(secret: str, ruleset: RuleSet, vendor_id: str | None) -> Findin
     """The key as a finding of the most specific built-in rule that matches it whole."""
     from keyscan.model import Finding
     from keyscan.verify import matches_whole
-    from keyscan.verify.endpoints import ENDPOINTS
 
     candidates = [
         rule
@@ -103,7 +101,7 @@ def _finding_for(secret: str, ruleset: RuleSet, vendor_id: str | None) -> Findin
     ]
     if not candidates:
         # Keys go only to their own vendor: one whose shape no rule knows goes nowhere.
-        name = ENDPOINTS[vendor_id].name if vendor_id else ""
+        name = ruleset.vendors[vendor_id].name if vendor_id else ""
         what = f"{'an' if name[:1] in 'AEIOU' else 'a'} {name} key" if name else "any vendor's key"
         raise KeyscanError(
             f"the key does not look like {what}; nothing was sent (known formats: 'keyscan rules')"
@@ -123,6 +121,8 @@ def _finding_for(secret: str, ruleset: RuleSet, vendor_id: str | None) -> Findin
 
 
 def _print(finding: Finding, ruleset: RuleSet, format_: str) -> None:
+    from keyscan.report.common import access_dict, access_text
+
     verification = finding.verification
     vendor = ruleset.vendors.get(finding.vendor)
     status = verification.status if verification else "unknown"
@@ -132,6 +132,7 @@ def _print(finding: Finding, ruleset: RuleSet, format_: str) -> None:
         "status": status,
         "http_status": verification.http_status if verification else None,
         "detail": verification.detail if verification else "",
+        "access": access_dict(verification.access) if verification else None,
         "revoke": vendor.revoke if vendor and status == "live" else None,
     }
     if format_ == "json":
@@ -144,6 +145,7 @@ def _print(finding: Finding, ruleset: RuleSet, format_: str) -> None:
         ("status", status.upper() if status == "live" else status),
         ("http", verification.http_status if verification else None),
         ("detail", result["detail"]),
+        ("opens", access_text(verification.access) if verification else ""),
         ("revoke", result["revoke"]),
     ]
     for label, value in lines:

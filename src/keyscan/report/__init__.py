@@ -11,23 +11,32 @@ from pathlib import Path
 from keyscan.errors import KeyscanError
 from keyscan.model import Report
 
-# format -> module with `render(report) -> str`; imported only when used, so that a
-# commit hook that prints text never pays for the SARIF or JSON code
-RENDERERS = {
-    "text": "keyscan.report.text",
-    "json": "keyscan.report.json_report",
-    "sarif": "keyscan.report.sarif",
-    "github": "keyscan.report.github",
-    "csv": "keyscan.report.csv_report",  # `keyscan inventory`
-    "html": "keyscan.report.html",  # `keyscan inventory`
+# The one list of formats: format -> (module with `render(report) -> str`, the commands
+# that offer it). Modules are imported only when used, so that a commit hook that prints
+# text never pays for the SARIF or JSON code.
+RENDERERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "text": ("keyscan.report.text", ("scan", "inventory")),
+    "json": ("keyscan.report.json_report", ("scan", "inventory")),
+    "sarif": ("keyscan.report.sarif", ("scan", "inventory")),
+    "github": ("keyscan.report.github", ("scan",)),
+    "csv": ("keyscan.report.csv_report", ("inventory",)),
+    "html": ("keyscan.report.html", ("inventory",)),
 }
 
 
+def formats(command: str) -> tuple[str, ...]:
+    """What `--format` accepts: "scan" for every scanning command, or "inventory"."""
+    return tuple(fmt for fmt, (_, commands) in RENDERERS.items() if command in commands)
+
+
+FORMATS = formats("scan")  # the scanning commands' --format
+
+
 def render(report: Report, fmt: str) -> str:
-    module = RENDERERS.get(fmt)
-    if module is None:
+    entry = RENDERERS.get(fmt)
+    if entry is None:
         raise KeyscanError(f"unknown format {fmt!r} (choose one of {', '.join(RENDERERS)})")
-    rendered: str = importlib.import_module(module).render(report)
+    rendered: str = importlib.import_module(entry[0]).render(report)
     return rendered
 
 

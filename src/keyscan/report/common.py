@@ -91,6 +91,9 @@ def finding_message(report: Report, finding: Finding) -> str:
         message += f" Introduced in {finding.commit.sha[:10]} by {finding.commit.author_name}."
     if finding.verification is not None:
         message += f" Verification: {verification_text(finding.verification)}."
+        opens = access_text(finding.verification.access)
+        if opens:
+            message += f" Opens: {opens}."
     return message + f" Revoke it: {revoke_text(report, finding.vendor)}."
 
 
@@ -106,6 +109,47 @@ def verification_text(verification: Verification) -> str:
     if verification.detail:
         text += f": {verification.detail}"
     return text
+
+
+# how each access field reads in one line, in the contract's order
+_ACCESS_LABELS = {
+    "organization": "org {}",
+    "workspace": "workspace {}",
+    "key_name": "key '{}'",
+    "scopes": "scopes {}",
+    "last_used_at": "last used {}",
+    "expires_at": "expires {}",
+    "credits": "credits {}",
+}
+_DATE_TIME = "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9:.]+(?:Z|[+-][0-9:]+)?"
+
+
+def access_text(access: tuple[tuple[str, object], ...] | None) -> str:
+    """What a live key opens, in one line: `org Acme, key 'Production Backend', scopes
+    read+write, last used 2026-11-30` ("" when the vendor said nothing).
+
+    The values were made safe to print when they were read (keyscan.verify.access).
+    """
+    parts = []
+    for field, value in access or ():
+        label = _ACCESS_LABELS.get(field)
+        if label is None:
+            continue
+        if isinstance(value, tuple):
+            shown = "+".join(str(item) for item in value)
+        elif field.endswith("_at") and isinstance(value, str) and re.fullmatch(_DATE_TIME, value):
+            shown = value[:10]  # the day is what decides how urgent; JSON keeps the whole
+        else:
+            shown = str(value)
+        parts.append(label.format(shown))
+    return ", ".join(parts)
+
+
+def access_dict(access: tuple[tuple[str, object], ...] | None) -> dict[str, object] | None:
+    """`access` as the JSON report's object (lists for scopes); None when not live."""
+    if access is None:
+        return None
+    return {field: list(value) if isinstance(value, tuple) else value for field, value in access}
 
 
 def summary_line(report: Report) -> str:

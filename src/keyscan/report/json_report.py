@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from keyscan.model import Finding, Report, Verification
-from keyscan.report.common import json_safe
+from keyscan.report.common import access_dict, json_safe
 
 
 def render(report: Report) -> str:
@@ -80,4 +80,5 @@ def _verification(verification: Verification | None) -> dict[str, Any] | None:
         "status": verification.status,
         "http_status": verification.http_status,
         "detail": verification.detail,
+        "access": access_dict(verification.access),
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from keyscan.model import Finding, Report
-from keyscan.report.common import printable
+from keyscan.report.common import access_text, printable
 
 
 def render_step_summary(report: Report, scanned: str) -> str:
@@ -22,9 +22,11 @@ def render_step_summary(report: Report, scanned: str) -> str:
     if not report.findings:
         lines.append("No secrets found.")
         return "\n".join(lines) + "\n"
-    lines.append("| Vendor | Key | File | Line | Commit | Revoke it at |")
-    lines.append("|---|---|---|---:|---|---|")
-    lines.extend(_row(finding, report) for finding in report.findings)
+    verified = any(finding.verification is not None for finding in report.findings)
+    status = " Status |" if verified else ""
+    lines.append(f"| Vendor | Key | File | Line | Commit |{status} Revoke it at |")
+    lines.append(f"|---|---|---|---:|---|{'---|' if verified else ''}---|")
+    lines.extend(_row(finding, report, verified) for finding in report.findings)
     lines.append("")
     lines.append(
         "Revoke each key at its vendor first, then remove it from the code; "
@@ -33,7 +35,7 @@ def render_step_summary(report: Report, scanned: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(finding: Finding, report: Report) -> str:
+def _row(finding: Finding, report: Report, verified: bool) -> str:
     vendor = report.vendors.get(finding.vendor)
     key = finding.redacted(show_secrets=False)
     if finding.encoding:
@@ -45,9 +47,21 @@ def _row(finding: Finding, report: Report) -> str:
         _text(finding.path),
         str(finding.line),
         f"<code>{commit}</code>" if commit else "",
-        _text(vendor.revoke if vendor else ""),
     ]
+    if verified:
+        cells.append(_status(finding))
+    cells.append(_text(vendor.revoke if vendor else ""))
     return "| " + " | ".join(cells) + " |"
+
+
+def _status(finding: Finding) -> str:
+    """`**live**: opens org Acme, key 'Production Backend', …`, or the status alone."""
+    verification = finding.verification
+    if verification is None:
+        return "not verified"
+    opens = access_text(verification.access)
+    status = f"**{verification.status}**" if verification.status == "live" else verification.status
+    return f"{status}: opens {_text(opens)}" if opens else status
 
 
 def _text(value: str) -> str:

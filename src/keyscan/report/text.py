@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from keyscan.model import Finding, Report
 from keyscan.report.common import (
+    access_text,
     is_live,
     printable_lines,
     revoke_text,
@@ -55,6 +56,9 @@ def _finding(report: Report, finding: Finding) -> list[str]:
         lines.append(f"  repo:     {finding.repository} ({seen})")
     if finding.verification is not None:
         lines.append(f"  status:   {verification_text(finding.verification)}")
+        opens = access_text(finding.verification.access)
+        if opens:
+            lines.append(f"  opens:    {opens}")
     lines.append(f"  revoke:   {revoke_text(report, finding.vendor)}")
     return lines
 

@@ -3,6 +3,9 @@
 `check_environment` runs before the scan (a bad override fails the run early, exit 2);
 `verify_findings` runs after the filters. This package is the only one that touches
 the network, and `http` (httpx) is imported only when there is something to send.
+Where and how each vendor is asked comes from its shipped file's `verify` section
+(`spec`, `endpoints`); what its answer means from `answers`, what a live key opens
+from `access`.
 
 Decisions where CONTRACT.md is silent:
 - Budget: 30 s for the whole verification by default (a hook must not hang),

@@ -1,111 +1,47 @@
-"""Where each vendor's keys are checked, and what its answers mean (CONTRACT.md, "Verification").
+"""Where each vendor's keys are checked (CONTRACT.md, "Verification"), and the time allowed.
 
-The table is the vendors' own API docs, condensed. The only way to point a vendor
-elsewhere is `KEYSCAN_<VENDOR>_API_BASE` in the environment: a config file in a
-scanned repository must never be able to send keys to a host of its choosing.
+Each vendor's endpoint is the `verify` section of its shipped file (rules/<vendor>.yaml,
+read by keyscan.verify.spec). The only way to point a vendor elsewhere is
+`KEYSCAN_<VENDOR>_API_BASE` in the environment: a config file in a scanned repository
+must never be able to send keys to a host of its choosing.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from keyscan.errors import KeyscanError
+from keyscan.model import Vendor
+from keyscan.verify.spec import Endpoint, endpoint_from
+
+__all__ = ["BUDGET_VARIABLE", "Endpoint", "is_loopback", "load_budget", "load_endpoints"]
 
 BUDGET_VARIABLE = "KEYSCAN_VERIFY_TIMEOUT"
 DEFAULT_BUDGET = 30.0  # seconds for the whole of --verify: a hook must never hang on a vendor
 
 
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    vendor: str
-    name: str  # display name, for messages
-    base: str  # scheme://host[:port][/prefix], no trailing slash; replaced by the variable
-    path: str  # the endpoint below `base`, with its query
-    header: str  # the auth header
-    scheme: str  # "Bearer " or "" (the key goes after it)
-    live: frozenset[int]
-    invalid: frozenset[int]
-    # (requests, seconds) the vendor publishes; the client stays under every one
-    limits: tuple[tuple[int, float], ...] = ()
+def load_endpoints(
+    environ: Mapping[str, str], vendors: Mapping[str, Vendor] | None = None
+) -> dict[str, Endpoint]:
+    """vendor id -> Endpoint, from the `verify` sections of the shipped vendor files (or of
+    `vendors`, for tests), with every `KEYSCAN_<VENDOR>_API_BASE` applied; KeyscanError on a
+    bad one."""
+    if vendors is None:
+        from keyscan.rules import load_builtin
 
-    @property
-    def variable(self) -> str:
-        return f"KEYSCAN_{self.vendor.upper()}_API_BASE"
-
-    @property
-    def url(self) -> str:
-        return self.base + self.path
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.base).hostname or ""
-
-    def auth(self, secret: str) -> dict[str, str]:
-        return {self.header: self.scheme + secret}
-
-
-# 402: out of credits, 403: lacks a scope; either way the key works
-_LIVE = frozenset({200, 402, 403})
-_INVALID = frozenset({401})
-
-ENDPOINTS: dict[str, Endpoint] = {
-    e.vendor: e
-    for e in (
-        Endpoint(
-            "posteverywhere",
-            "PostEverywhere",
-            "https://app.posteverywhere.ai/api/v1",
-            "/accounts",
-            "Authorization",
-            "Bearer ",
-            live=frozenset({200, 403}),  # PostEverywhere has no paid-credits 402 on this endpoint
-            invalid=_INVALID,
-            limits=((30, 60.0), (500, 3600.0)),
-        ),
-        Endpoint(
-            "repeatposts",
-            "RepeatPosts",
-            "https://api.repeatposts.com/v1",
-            "/credits",
-            "X-API-Key",
-            "",
-            _LIVE,
-            _INVALID,
-        ),
-        Endpoint(
-            "powerpost",
-            "PowerPost",
-            "https://powerpost.ai/api/v1",
-            "/account/credits",
-            "x-api-key",
-            "",
-            _LIVE,
-            _INVALID,
-        ),
-        Endpoint(
-            "autoposting",
-            "Autoposting",
-            "https://app.autoposting.ai/api-proxy",
-            "/posts?limit=1",
-            "Authorization",
-            "Bearer ",
-            _LIVE,
-            _INVALID,
-        ),
-    )
-}
-
-
-def load_endpoints(environ: Mapping[str, str]) -> dict[str, Endpoint]:
-    """The table with every `KEYSCAN_<VENDOR>_API_BASE` applied; KeyscanError on a bad one."""
-    endpoints = dict(ENDPOINTS)
-    for vendor, endpoint in ENDPOINTS.items():
+        vendors = load_builtin().vendors
+    endpoints: dict[str, Endpoint] = {}
+    for vendor in vendors.values():
+        if vendor.verify is None:
+            continue
+        endpoint = endpoint_from(vendor)
         value = environ.get(endpoint.variable, "").strip()
         if value:
-            endpoints[vendor] = replace(endpoint, base=_checked_base(endpoint.variable, value))
+            endpoint = replace(endpoint, base=_checked_base(endpoint.variable, value))
+        endpoints[vendor.id] = endpoint
     return endpoints
 
 

@@ -102,7 +102,8 @@ class Checker:
             wait = self.gate.note(sequence, status, headers)
             if status != 429:
                 self.gate.calm()
-                return classify(endpoint, status, headers, body, _location_host(endpoint, headers))
+                location = _location_host(endpoint, headers)
+                return classify(endpoint, status, headers, body, location, secret)
             why = f"{endpoint.name} asked to wait" if wait is not None else "backing off"
             wait = self.gate.next_backoff() if wait is None else wait
             self.gate.pause(clock.now() + wait)
