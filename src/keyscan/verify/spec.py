@@ -9,7 +9,7 @@ The section, as the shipped vendor files write it:
       scheme: Bearer             # optional: the word before the key ("Bearer KEY")
       live: [200, 403]           # statuses that prove the key works
       invalid: [401]             # statuses that prove it does not
-      unsure: {403: "why"}       # optional: statuses that prove nothing, and why
+      unsure: {"403": "why"}     # optional: statuses (quoted) that prove nothing, and why
       limits: [[30, 60]]         # optional: published limits, requests per seconds
       envelope: {key: data, required: true}   # optional: how answers are wrapped
       expect: [balance]          # optional: a 200 carries at least one of these fields
