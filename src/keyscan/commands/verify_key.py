@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from keyscan.errors import KeyscanError
-from keyscan.report.common import printable
+from keyscan.report.common import json_safe, printable
 
 if TYPE_CHECKING:
     from keyscan.model import Finding
@@ -136,7 +136,7 @@ def _print(finding: Finding, ruleset: RuleSet, format_: str) -> None:
         "revoke": vendor.revoke if vendor and status == "live" else None,
     }
     if format_ == "json":
-        click.echo(json.dumps(result, indent=2))
+        click.echo(json_safe(json.dumps(result, indent=2)))  # no `##[` in a CI log
         return
     name = f"{vendor.name} ({finding.vendor})" if vendor else finding.vendor
     lines = [
