@@ -121,6 +121,8 @@ def wrapped(data: bytes, start: int, end: int, min_line: int, back: int = 0,
     right after its line break and indentation (the last may be shorter, and must end
     its line), at most `ahead` of them if that is given; `back` lines before it
     likewise. None when the run is no line of wrapped base64."""
+    if not _starts_line(data, start):
+        return None  # text before it on its line: code, not lines of base64
     low = start
     for _ in range(back):
         head = data[max(0, low - MAX_INDENT - 2) : low]
@@ -131,7 +133,7 @@ def wrapped(data: bytes, start: int, end: int, min_line: int, back: int = 0,
         if line_end > 0 and data[line_end - 1] == 13:  # CRLF
             line_end -= 1
         line_start = _run_start(data, line_end)
-        if line_end - line_start < min_line:
+        if line_end - line_start < min_line or not _starts_line(data, line_start):
             break
         low = line_start
     high = end
@@ -139,6 +141,15 @@ def wrapped(data: bytes, start: int, end: int, min_line: int, back: int = 0,
         following = _following(min_line, ahead).match(data, end)  # matches, if only ""
         high = following.end() if following else end
     return Joined(data, low, high) if low < start or high > end else None
+
+
+def _starts_line(data: bytes, start: int) -> bool:
+    """Is data[start] the first character of its line after the indentation?"""
+    head = data[max(0, start - MAX_INDENT - 2) : start]
+    cut = head.rfind(b"\n")
+    if cut == -1 and start > len(head):
+        return False  # an indent longer than wrapped base64 has
+    return not head[cut + 1 :].strip(b" \t")
 
 
 def _following(min_line: int, ahead: int) -> re.Pattern[bytes]:
@@ -271,6 +282,8 @@ def utf16_codec(data: bytes) -> str | None:
     at both (or none). None when `data` is not UTF-16."""
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         return "utf-16"
+    if data.find(b"\0", 0, _SAMPLE) == -1:  # most text: one memchr decides
+        return None
     sample = data[: _SAMPLE - _SAMPLE % 2] if len(data) >= _SAMPLE else data[: len(data) & ~1]
     pairs = len(sample) // 2
     if pairs < 8:

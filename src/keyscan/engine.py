@@ -52,6 +52,7 @@ UTF8_BOM = b"\xef\xbb\xbf"
 BEFORE = 256
 AFTER = 768
 CHUNK = 1 << 20  # bytes lowercased at a time to find keywords
+_BASE64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 MAX_DEPTH = 2  # one encoding inside another (.dockerconfigjson in a Kubernetes Secret)
 
 
@@ -84,10 +85,8 @@ class Engine:
         # (Base64 of W bytes is 4W/3 characters; an escaped key is 2+ longer than itself.)
         width = min((_min_width(r.pattern) for r in self.rules), default=0)
         self._run = min(run_length_needed(width), width + 2)
-        # How far from a changed byte a change can make or unmake a sign (see `quiet`):
-        # a run long enough to hold a key, also on the line before an indented last
-        # line of wrapped base64.
-        self.reach = max(self._overlap + 1, self._run + MAX_INDENT + 2)
+        # How far from a changed byte a change can make or unmake a sign (see `quiet`).
+        self.reach = max(self._overlap + 1, self._run)
         self._prefixes = frozenset(p.encode() for rule in self.rules for p in rule.prefixes)
         self._gates: Gates | None = None  # built when first needed: see `gates.py`
 
@@ -124,13 +123,24 @@ class Engine:
         window = data[low:high]
         if any(True for _ in self._keyword_hits(window)):
             return False
+        # An edit at the start of a line of wrapped base64 (the last one may be short)
+        # can complete a prefix that the line end before it cut: the runs are sought
+        # from far enough back to hold that line's end too.
+        runs_low = low
+        line = data.rfind(b"\n", max(0, low - MAX_INDENT - 2), min(high, low + self._run))
+        if line > 0:
+            end = line - 1 if data[line - 1] == 13 else line  # CRLF
+            if end > 0 and data[end - 1] in _BASE64:
+                runs_low = max(0, min(low, end - self._run))
+        if runs_low < low:
+            window = data[runs_low:high]
         regions = []
         for start, end in long_runs(window, self._run):
             if start == 0 or end == len(window):  # it may go on beyond the window
-                regions.append(run_bounds(data, low + start, low + end))
+                regions.append(run_bounds(data, runs_low + start, runs_low + end))
             else:
-                regions.append((low + start, low + end))
-        return not any(True for _ in self._hits(data, regions, 0, around=1))
+                regions.append((runs_low + start, runs_low + end))
+        return not regions or not any(True for _ in self._hits(data, regions, 0, around=1))
 
     def _hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:

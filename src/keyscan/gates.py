@@ -102,7 +102,7 @@ class Gates:
         text, back = _gathered(data, rest)
         found = [back(at) for at, _ in self._base64.find(text)]
         if depth == 0:  # at depth 1, what base64 wraps could wrap nothing more
-            if sum(high - low for low, high in rest) > CHAINS_ANYWHERE:
+            if len(rest) <= FEW_RUNS or sum(high - low for low, high in rest) > CHAINS_ANYWHERE:
                 inner_text, inner_back = _gathered(
                     data, [(low, high) for low, high in rest if _text_inside(data, low, high)])
             else:
@@ -189,6 +189,7 @@ _TEXT = bytes(range(32, 127)) + b"\t\n\r"
 # another only where they hold text (`_text_inside`): a file of base64 data would
 # otherwise cost ~30 passes more, for base64 of base64 and of percent-encoding.
 CHAINS_ANYWHERE = 256 << 10
+FEW_RUNS = 3  # or when there are so few runs that looking at each costs less than ~30 passes
 
 
 def _mentions(data: bytes, word: bytes) -> bool:

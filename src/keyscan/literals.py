@@ -19,7 +19,9 @@ class LiteralIndex:
     """Finds every occurrence of every needle; anchors are chosen once, at construction."""
 
     def __init__(self, needles: Iterable[bytes], min_anchor: int = 4) -> None:
-        self._plan = _choose_anchors(sorted(set(needles)), min_anchor)
+        unique = sorted(set(needles))
+        self._plan = _choose_anchors(unique, min_anchor)
+        self._shortest = min(map(len, unique), default=0)
 
     @property
     def anchors(self) -> tuple[bytes, ...]:
@@ -29,6 +31,8 @@ class LiteralIndex:
              ) -> Iterator[tuple[int, bytes]]:
         """(start, needle) for each occurrence inside data[low:high], each once; not sorted."""
         high = len(data) if high is None else high
+        if high - low < self._shortest:
+            return  # no needle fits: no pass at all
         for anchor, covered in self._plan:
             seen: set[tuple[int, bytes]] = set()
             at = data.find(anchor, low, high)
