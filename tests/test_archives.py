@@ -24,7 +24,7 @@ from keys import make_key
 from keyscan.engine import Engine
 from keyscan.model import Fragment
 from keyscan.rules import load_builtin
-from keyscan.sources import contents
+from keyscan.sources import contents, driver
 from keyscan.sources.archive import Limits
 
 
@@ -265,7 +265,8 @@ def test_a_bad_byte_count_is_one_error_line(tmp_path: Path) -> None:
 def test_members_are_scanned_in_windows_with_their_own_lines(
     monkeypatch: pytest.MonkeyPatch, keys: list[str]
 ) -> None:
-    monkeypatch.setattr(contents, "WINDOW", 64 << 10)
+    monkeypatch.setattr(driver, "WINDOW", 64 << 10)
+    monkeypatch.setattr(driver, "OVERLAP", 8 << 10)
     rng = random.Random(3)
     lines = [f"{rng.random()} " * rng.randint(1, 30) for _ in range(20000)]
     for n, key in enumerate(keys):
@@ -273,8 +274,9 @@ def test_members_are_scanned_in_windows_with_their_own_lines(
     text = "\n".join(lines).encode()
     engine = Engine(load_builtin().rules)
     whole = sorted((f.secret, f.line, f.column) for f in engine.scan(Fragment(text, "m")))
-    into = contents.Scanned()
-    contents.scan_stream(engine, io.BytesIO(zip_bytes({"m": text})), "z.zip", Limits(), into)
-    assert sorted((f.secret, f.line, f.column) for f in into.findings) == whole
-    assert len(whole) == len(keys) and into.bytes == len(text) and into.problems == []
-    assert {f.path for f in into.findings} == {"z.zip!m"}
+    scanner = driver.Scanner(engine, contents.expander(Limits()))
+    found = scanner.emit_stream("z.zip", [zip_bytes({"m": text})])
+    assert sorted((f.secret, f.line, f.column) for f in found) == whole
+    assert len(whole) == len(keys) and scanner.tally.bytes == len(text)
+    assert scanner.tally.problems == []
+    assert {f.path for f in found} == {"z.zip!m"}

@@ -95,7 +95,7 @@ def test_json_follows_the_contract_schema() -> None:
     assert first["commit"] == "0123456789abcdef0123456789abcdef01234567"
     assert document["summary"] == {
         "findings": 3, "scanned_bytes": 1234567, "files": 42, "commits": 17,
-        "skipped_files": 1, "suppressed": {"baseline": 1, "placeholder": 2},
+        "skipped_files": 1, "unreadable": 0, "suppressed": {"baseline": 1, "placeholder": 2},
     }  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from keyscan.engine import Engine
 from keyscan.model import Stats
 from keyscan.rules import load_builtin
 from keyscan.sources import paths as paths_module
+from keyscan.sources.driver import Scanner
 from keyscan.sources.paths import POOL_MIN_BYTES, POOL_MIN_FILES, scan_paths
 
 TIMEOUT = 60  # a hang on a FIFO or a symlink loop fails the test instead of the run
@@ -197,7 +198,7 @@ def test_many_files_are_scanned_by_worker_processes_with_the_same_results(
 
     monkeypatch.setattr(paths_module, "_run_pool", counting_pool)
     stats = Stats()
-    findings = list(scan_paths(["pkg"], Engine(load_builtin().rules), stats, warn=print))
+    findings = list(scan_paths(["pkg"], Scanner(Engine(load_builtin().rules)), stats, warn=print))
     assert len(pools) == 1 and pools[0] >= 2  # the worker pool scanned them, not this process
     assert {f.path: f.secret for f in findings} == planted
     assert stats.files == POOL_MIN_FILES * 2

@@ -42,7 +42,7 @@ def run_staged(repo: str | None, options: ScanOptions) -> ExitCode:
     git_repo, top = open_work_tree(repo)
     setup = prepare(options, top, mode="staged")
     stats = Stats()
-    return finish(staged_findings(git_repo, setup.engine, stats, warn=warn), setup, stats)
+    return finish(staged_findings(git_repo, setup.scanner(), stats, warn=warn), setup, stats)
 
 
 def _staged_without_click() -> int:

@@ -1,7 +1,8 @@
 """What every scanning command shares: set up, then findings -> filters -> verify -> report.
 
-A command builds a `Setup` with `prepare`, asks its source for findings with
-`setup.engine`, and hands them to `finish`, which returns the exit code.
+A command builds a `Setup` with `prepare`, hands `setup.scanner()` to its source
+(the one driver: engine, expansion, windows, counts; see `sources/driver.py`), and
+the findings to `finish`, which filters, verifies, reports and returns the exit code.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from keyscan.filters.allowlist import Allowlist
     from keyscan.model import Finding
     from keyscan.rules import RuleSet
+    from keyscan.sources.driver import Expand, Scanner
 
 def warn(message: str) -> None:
     """One warning line on stderr. Never pass a whole secret (key-shaped text is redacted)."""
@@ -75,7 +77,7 @@ class ScanOptions(Value):
 
 
 class Setup(Value):
-    __slots__ = ("allowlist", "baseline", "engine", "mode", "options", "ruleset")
+    __slots__ = ("allowlist", "baseline", "engine", "expand", "mode", "options", "ruleset")
 
     def __init__(
         self,
@@ -85,6 +87,7 @@ class Setup(Value):
         ruleset: RuleSet,
         allowlist: Allowlist,
         baseline: frozenset[str],
+        expand: Expand | None = None,
     ) -> None:
         self.options: Final = options
         self.mode: Final = mode
@@ -92,6 +95,14 @@ class Setup(Value):
         self.ruleset: Final = ruleset
         self.allowlist: Final = allowlist
         self.baseline: Final = baseline
+        # The expansion step every fragment is offered to (archives); None: no expansion.
+        self.expand: Final = expand
+
+    def scanner(self) -> Scanner:
+        """The driver a source emits its fragments to (see `sources/driver.py`)."""
+        from keyscan.sources.driver import Scanner
+
+        return Scanner(self.engine, self.expand)
 
 
 def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
@@ -122,7 +133,17 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
         ruleset=ruleset,
         allowlist=Allowlist(config),
         baseline=baseline,
+        expand=_archives(options),
     )
+
+
+def _archives(options: ScanOptions) -> Expand | None:
+    """The expansion step every source's fragments are offered to: archives, within the
+    options' limits (see `sources/contents.py`)."""
+    from keyscan.sources.archive import Limits
+    from keyscan.sources.contents import expander
+
+    return expander(Limits(options.max_archive_depth, options.max_decompressed_bytes))
 
 
 def active_rules(config_file: Path | None, root: Path | None) -> tuple[Config, RuleSet]:
@@ -152,7 +173,10 @@ def finish(
 
 
 def exit_code(report: Report) -> ExitCode:
-    return ExitCode.FINDINGS if report.findings else ExitCode.CLEAN
+    """1 if anything was reported; else 2 if something could not be read (never 0 then)."""
+    if report.findings:
+        return ExitCode.FINDINGS
+    return ExitCode.ERROR if report.stats.unreadable else ExitCode.CLEAN
 
 
 def build_report(

@@ -64,9 +64,9 @@ def command(
     revs = ci_git.revisions(checkout, plan)
     stats = Stats()
     if revs is None:
-        findings = history.scan_all(checkout, setup.engine, stats, warn)
+        findings = history.scan_all(checkout, setup.scanner(), stats, warn)
     elif revs:
-        findings = history.scan_revisions(checkout, revs, setup.engine, stats, warn)
+        findings = history.scan_revisions(checkout, revs, setup.scanner(), stats, warn)
     else:
         findings = []
     report = build_report(findings, setup, stats)

@@ -28,8 +28,14 @@ if TYPE_CHECKING:
     metavar="REVS",
     help="Only what these commits introduce: what 'git rev-list' takes (A..B, 'B ^A', REV).",
 )
+@click.option(
+    "--exhaustive",
+    is_flag=True,
+    help="Read every blob whole: no shortcut for a delta of a blob without a key (slower; "
+    "finds the same, as the tests check).",
+)
 @scan_options
-def command(repo: str | None, range_: str | None, **kwargs: Any) -> ExitCode:
+def command(repo: str | None, range_: str | None, exhaustive: bool, **kwargs: Any) -> ExitCode:
     """Scan git history: every commit of every ref (branches, tags, stash, notes).
 
     REPO is a path inside a repository (default: .) or a URL to clone.
@@ -53,10 +59,12 @@ def command(repo: str | None, range_: str | None, **kwargs: Any) -> ExitCode:
 
         with _cloned(repo) if repo and remote else nullcontext(local) as target:
             assert target is not None
+            scanner = setup.scanner()
             if revs is None:
-                findings = scan_all(target, setup.engine, stats, warn, progress)
+                findings = scan_all(target, scanner, stats, warn, progress, exhaustive)
             else:
-                findings = scan_revisions(target, revs, setup.engine, stats, warn, progress)
+                findings = scan_revisions(target, revs, scanner, stats, warn, progress,
+                                          exhaustive)
     return finish(findings, setup, stats)
 
 

@@ -35,5 +35,5 @@ def command(remote: str | None, url: str | None, **kwargs: Any) -> ExitCode:
     revs = pushed_revisions(repo, updates, remote_name(remote))
     findings: list[Finding] = []
     if revs:
-        findings = scan_revisions(repo, revs, setup.engine, stats, warn)
+        findings = scan_revisions(repo, revs, setup.scanner(), stats, warn)
     return finish(findings, setup, stats)

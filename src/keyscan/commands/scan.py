@@ -18,7 +18,6 @@ def command(paths: tuple[str, ...], **kwargs: Any) -> ExitCode:
     """Scan files and folders (default: .); '-' reads stdin."""
     from keyscan.model import Stats
     from keyscan.pipeline import finish, prepare, warn
-    from keyscan.sources.archive import Limits
     from keyscan.sources.paths import check_paths, scan_paths
 
     options = options_from(kwargs)
@@ -27,6 +26,5 @@ def command(paths: tuple[str, ...], **kwargs: Any) -> ExitCode:
     root = Path(targets[0]) if len(targets) == 1 and Path(targets[0]).is_dir() else Path(".")
     setup = prepare(options, root, mode="scan")
     stats = Stats()
-    limits = Limits(options.max_archive_depth, options.max_decompressed_bytes)
-    findings = scan_paths(targets, setup.engine, stats, warn=warn, limits=limits)
+    findings = scan_paths(targets, setup.scanner(), stats, warn=warn)
     return finish(findings, setup, stats)

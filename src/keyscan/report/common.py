@@ -176,6 +176,8 @@ def summary_line(report: Report) -> str:
     if stats.failed_repositories:
         parts.append(f"{_plural(stats.failed_repositories, 'repository')} failed "
                      "(see the warnings)".replace("repositorys", "repositories"))
+    if stats.unreadable:
+        parts.append(f"{_plural(stats.unreadable, 'git object')} unreadable (see the warnings)")
     return "; ".join(parts)
 
 

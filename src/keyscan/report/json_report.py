@@ -1,6 +1,7 @@
 """`--format json`: exactly the schema of CONTRACT.md (field order included), for scripts.
 
-Beyond the contract, `summary` carries `skipped_files` and `suppressed`
+Beyond the contract, `summary` carries `skipped_files`, `unreadable` (git objects that
+could not be read: the exit status is then never 0) and `suppressed`
 ({reason: count}) so that nothing is left out silently.
 """
 
@@ -66,6 +67,7 @@ def summary_dict(report: Report) -> dict[str, Any]:
         "files": stats.files,
         "commits": stats.commits,
         "skipped_files": stats.skipped,
+        "unreadable": stats.unreadable,
         "suppressed": dict(sorted(stats.suppressed.items())),
     }
     if report.mode == "audit":

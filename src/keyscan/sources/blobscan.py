@@ -14,6 +14,13 @@ its base, and pack order puts the base first. Python rebuilds a delta at a cost
 per instruction, git at C speed: so a big delta (many instructions) is rebuilt
 by a `git cat-file` streaming beside the worker, and compared with its base by a
 memcmp (`edits.changed_span`) instead.
+
+This module is the blob source: it emits every blob to the driver's scanner
+(`sources/driver.py`), and the delta shortcut above is decided here and nowhere
+else (the scanner only answers "are these spans quiet?"). `exhaustive` turns it
+off: every blob scanned whole, which the tests compare with the fast mode.
+Blobs past `git.BIG_BLOB` are read by git in pieces and scanned in windows; a
+delta claiming more than `MAX_DELTA_BLOB` is unreadable, never rebuilt.
 """
 
 from __future__ import annotations
@@ -22,14 +29,13 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
-from keyscan.encodings import utf16_codec
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
+from keyscan.sources.driver import Scanner, run_parts
 from keyscan.sources.packfile import (
     HASH_SIZES,
     Location,
@@ -41,106 +47,144 @@ from keyscan.sources.packfile import (
 )
 
 if TYPE_CHECKING:
-    from keyscan.engine import Engine
+    from keyscan.model import Finding
 
 PARALLEL_BYTES = 32 << 20  # below this, one process is faster than starting workers
 SHARDS_PER_WORKER = 4  # more shards than workers: progress to show, and an even finish
 BIG_DELTA = 2048  # bytes of delta above which git rebuilds a blob faster than Python
 KEEP_BYTES = 32 << 20  # rebuilt delta bases a worker keeps until their deltas are read
+# A blob stored as a delta is rebuilt in memory (by git too): past this, it is skipped
+# as unreadable, never allocated. git stores files past core.bigFileThreshold (512 MiB)
+# whole, which are read in pieces whatever their size.
+MAX_DELTA_BLOB = 256 << 20
+TICK = 256  # blobs between progress updates in this process
 Progress = Callable[[Stats], None]
+Found = dict[str, Secrets]  # blob id -> what the engine finds in it (blobs with any)
 Blob = tuple[str, int, str]  # id, size, delta base id ("" when none): see git.list_blobs
 Packed = tuple[str, int, Location, "Location | None"]  # id, size, where, where its base is
 
 
 class _Job:
-    """What one worker scans: blobs in packs (in pack order), then the rest through git."""
+    """What one worker scans: blobs in packs (in pack order), then the rest through git.
+    Called with the scanner to scan with; returns blob id -> secrets for blobs with any."""
 
-    def __init__(self, repo: git.GitRepo, engine: Engine, packs: list[Pack],
-                 packed: list[Packed], loose: list[str]) -> None:
-        self.repo, self.engine, self.packs = repo, engine, packs
+    def __init__(self, repo: git.GitRepo, packs: list[Pack], packed: list[Packed],
+                 loose: list[str], exhaustive: bool) -> None:
+        self.repo, self.packs = repo, packs
         self.packed, self.loose = packed, loose
+        self.exhaustive = exhaustive
+        self.tick: Callable[[], None] | None = None  # progress, in this process only
+
+    def __call__(self, scanner: Scanner) -> dict[str, Secrets]:
+        found: dict[str, Secrets] = {}
+        unread = _scan_packed(self, scanner, found) + self.loose
+        contents = git.iter_contents(self.repo, unread, unreadable=scanner.tally.unreadable)
+        for n, (oid, data) in enumerate(contents):
+            _scan(scanner, oid, data, None, found)
+            if self.tick and n % TICK == 0:
+                self.tick()
+        return found
+
+    def through_git(self) -> _Job:
+        """The same blobs, all read by git (a worker died reading a pack: cut short?)."""
+        oids = [oid for oid, *_ in self.packed] + self.loose
+        return _Job(self.repo, [], [], oids, self.exhaustive)
 
 
-def secrets_in(engine: Engine, data: bytes) -> Secrets:
+def secrets_in(scanner: Scanner, data: bytes | git.BigBlob, oid: str = "") -> Secrets:
     """What the engine finds in `data`, as (rule id, the secret's sha256) pairs: the hash,
     not the secret, so that what an inventory remembers of a blob compares alike."""
-    return frozenset((f.rule_id, f.secret_sha256)
-                     for f in engine.scan(Fragment(data=data, path="")))
+    if isinstance(data, git.BigBlob):
+        findings: list[Finding] = scanner.emit_stream(oid, data.chunks())
+    else:
+        findings = scanner.emit(Fragment(data=data, path=oid)).findings
+    return frozenset((f.rule_id, f.secret_sha256) for f in findings)
 
 
-def scan_all_blobs(repo: git.GitRepo, engine: Engine, stats: Stats,
-                   progress: Progress | None = None) -> dict[str, Secrets]:
-    """Blob id -> secrets for every blob in the object store that holds any."""
-    return scan_listed(repo, engine, git.list_blobs(repo), stats, progress)
-
-
-def scan_listed(repo: git.GitRepo, engine: Engine, blobs: list[Blob],
-                stats: Stats, progress: Progress | None = None,
-                workers: int | None = None) -> dict[str, Secrets]:
+def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: Stats,
+                warn: Callable[[str], None], progress: Progress | None = None,
+                exhaustive: bool = False, workers: int | None = None) -> dict[str, Secrets]:
     """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any,
-    on `workers` processes (default: one per core)."""
+    on `workers` processes (default: one per core).
+
+    `exhaustive`: every blob scanned whole, no delta shortcut (`keyscan git --exhaustive`;
+    the tests hold the two to the same findings)."""
+    blobs = _within_limits(blobs, scanner)
     paths = pack_files(repo) if blobs else []
     hash_size = HASH_SIZES.get(repo.object_format, 20)
-    where, packs = locate(paths, [oid for oid, _, _ in blobs], hash_size)
-    packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in blobs
+    small = [blob for blob in blobs if blob[1] <= git.BIG_BLOB]
+    where, packs = locate(paths, [oid for oid, _, _ in small], hash_size)
+    packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in small
                      if oid in where), key=lambda blob: blob[2])
     loose = [blob for blob in blobs if blob[0] not in where]
     workers = workers or _cores()
     total = sum(size for _, size, _ in blobs)
     forking = "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
+
+    def tick() -> None:
+        scanner.tally.settle(stats, warn, allowed=False)  # history counts those it reaches
+        if progress:
+            progress(stats)
+
     if workers < 2 or total < PARALLEL_BYTES or not forking:
-        job = _Job(repo, engine, packs, packed, [oid for oid, _, _ in loose])
-        return _scan_job(job, stats, progress)[0]
+        job = _Job(repo, packs, packed, [oid for oid, _, _ in loose], exhaustive)
+        job.tick = tick
+        found = job(scanner)
+        tick()
+        return found
     count = workers * SHARDS_PER_WORKER
-    jobs = [_Job(repo, engine, packs, shard, []) for shard in _shards(packed, count)]
-    jobs += [_Job(repo, engine, packs, [], part) for part in _split(loose, count)]
-    found: dict[str, Secrets] = {}
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for done in as_completed([pool.submit(_scan_job, job) for job in jobs]):
-            part, files, scanned = done.result()
-            found.update(part)
-            stats.files += files
-            stats.scanned_bytes += scanned
-            if progress:
-                progress(stats)
+    jobs = [_Job(repo, packs, shard, [], exhaustive) for shard in _shards(packed, count)]
+    jobs += [_Job(repo, packs, [], part, exhaustive) for part in _split(loose, count)]
+    found = {}
+    def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
+        assert isinstance(job, _Job)
+        return job.through_git()
+
+    for part in run_parts(jobs, scanner, workers, warn, again=again):
+        found.update(part)
+        tick()
     return found
 
 
-def _scan_job(job: _Job, stats: Stats | None = None,
-              progress: Progress | None = None) -> tuple[dict[str, Secrets], int, int]:
-    stats = stats or Stats()
-    found: dict[str, Secrets] = {}
-    unread = _scan_packed(job, found, stats, progress) + job.loose
-    for oid, data in git.iter_blobs(job.repo, unread):
-        _scan(job.engine, oid, data, None, found)
-        _count(stats, data, progress)
-    return found, stats.files, stats.scanned_bytes
+def _within_limits(blobs: list[Blob], scanner: Scanner) -> list[Blob]:
+    """The blobs that may be read: a delta claiming more than `MAX_DELTA_BLOB` is not."""
+    kept = []
+    for blob in blobs:
+        if blob[2] and blob[1] > MAX_DELTA_BLOB:
+            scanner.tally.unreadable(blob[0], f"a delta claiming {blob[1]} bytes, more than "
+                                     f"the {MAX_DELTA_BLOB >> 20} MiB a delta may make")
+        else:
+            kept.append(blob)
+    return kept
 
 
-def _scan_packed(job: _Job, found: dict[str, Secrets], stats: Stats,
-                 progress: Progress | None) -> list[str]:
+def _scan_packed(job: _Job, scanner: Scanner, found: dict[str, Secrets]) -> list[str]:
     """Scan the job's packed blobs into `found`; the ids of those the packs could not give
-    (big deltas come from git: see the module's doc)."""
+    (big deltas come from git: see the module's doc).
+
+    The shortcut lives here and only here: a blob stored as a delta of a quiet blob is
+    checked only around the spans the delta changed (`scanner.emit(..., check=spans)`),
+    unless `job.exhaustive`."""
     if not job.packed:
         return []
-    engine = job.engine
     uses = Counter(base for *_, base in job.packed if base is not None)
     quiet: set[Location] = set()  # quiet blobs with deltas still to come
     unread: list[str] = []
     hash_size = HASH_SIZES.get(job.repo.object_format, 20)
+    reach = scanner.engine.reach
     with PackReader(job.packs, hash_size, uses, KEEP_BYTES) as reader:
         big = {oid for oid, _, where, _ in job.packed if _delta_size(reader, where) > BIG_DELTA}
-        rebuilt = _InOrder(git.iter_blobs(job.repo, [oid for oid, *_ in job.packed if oid in big]))
-        for oid, _, where, _ in job.packed:
+        rebuilt = _InOrder(git.iter_blobs(job.repo, [oid for oid, *_ in job.packed if oid in big],
+                                          unreadable=scanner.tally.unreadable))
+        for n, (oid, _, where, _) in enumerate(job.packed):
             windows = None
             if oid in big:
                 data = rebuilt.take(oid)
                 if data is None:
-                    continue  # git has no such blob (any more): nothing to scan
+                    continue  # git could not give it: counted as unreadable
                 base, old = reader.adopt(where, data)
                 if old is not None and base in quiet:
-                    windows = _windows((changed_span(old, data),), engine.reach, len(data))
+                    windows = _windows((changed_span(old, data),), reach, len(data))
             else:
                 try:
                     data, edit = reader.read(where)
@@ -148,10 +192,13 @@ def _scan_packed(job: _Job, found: dict[str, Secrets], stats: Stats,
                     unread.append(oid)
                     continue
                 if edit is not None and edit.base in quiet:
-                    windows = _windows(edit.changed, engine.reach, len(data))
-            if _scan(engine, oid, data, windows, found) and uses[where] > 0:
+                    windows = _windows(edit.changed, reach, len(data))
+            if job.exhaustive:
+                _scan(scanner, oid, data, None, found)
+            elif _scan(scanner, oid, data, windows or [(0, len(data))], found) and uses[where] > 0:
                 quiet.add(where)
-            _count(stats, data, progress)
+            if job.tick and n % TICK == 0:
+                job.tick()
         rebuilt.finish()
     return unread
 
@@ -184,18 +231,20 @@ class _InOrder:
             pass
 
 
-def _scan(engine: Engine, oid: str, data: bytes, windows: list[tuple[int, int]] | None,
-          found: dict[str, Secrets]) -> bool:
-    """Scan `data` into `found` unless it is quiet (only `windows` checked, when given:
-    the rest is a quiet base's); True if it was."""
-    spans = windows or [(0, len(data))]
-    # UTF-16 is scanned converted, never by parts.
-    if utf16_codec(data) is None and all(engine.quiet(data, *span) for span in spans):
-        return True
-    secrets = secrets_in(engine, data)
+def _scan(scanner: Scanner, oid: str, data: bytes | git.BigBlob,
+          check: list[tuple[int, int]] | None, found: dict[str, Secrets]) -> bool:
+    """Scan `data` into `found`; with `check`, only if those spans are not quiet (the
+    rest is a quiet base's). True if it was quiet."""
+    if isinstance(data, git.BigBlob):
+        secrets = secrets_in(scanner, data, oid)
+        quiet = False
+    else:
+        scanned = scanner.emit(Fragment(data=data, path=oid), check=check)
+        secrets = frozenset((f.rule_id, f.secret_sha256) for f in scanned.findings)
+        quiet = scanned.quiet
     if secrets:
         found[oid] = secrets
-    return False
+    return quiet
 
 
 def _windows(changed: tuple[tuple[int, int], ...], margin: int,
@@ -209,13 +258,6 @@ def _windows(changed: tuple[tuple[int, int], ...], margin: int,
         else:
             windows.append((low, high))
     return windows
-
-
-def _count(stats: Stats, data: bytes, progress: Progress | None) -> None:
-    stats.files += 1
-    stats.scanned_bytes += len(data)
-    if progress:
-        progress(stats)
 
 
 def _shards(packed: list[Packed], count: int) -> list[list[Packed]]:

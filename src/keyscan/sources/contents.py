@@ -1,27 +1,73 @@
-"""A file's contents -> findings, with archives opened (`archive.py`) and members
-scanned in bounded windows.
+"""The expansion step for archives: how `archive.py` plugs into the driver.
 
-What `scan` (and, through it, other sources) calls for one file: a plain file is
-scanned as it is, in one engine call; an archive is expanded and each member that
-is not an archive is scanned at `outer!inner!member`, line and column counted in
-that member. A member is read WINDOW bytes at a time, each window starting on a
-line that the previous one ended in (so a key across the edge is whole in one of
-them), and a finding in the overlap is reported once: memory does not grow with a
-member's size. Skipped members come back as `problems`, one warning each.
+`expander(limits)` is the `driver.Expand` that `pipeline.prepare` puts in
+`Setup.expand`, so every source's fragments (files, stdin, the index, every blob
+of a history) are offered to it. It decides from the first bytes alone whether the
+input is an archive (`archive.kind_of`: by content, never by name); only then does
+it read the input, and it returns each member that is not an archive itself as a
+`driver.Stream` at `outer!inner!member` — which the driver scans in its bounded
+windows, lines counted in the member — and each skipped member as a warning
+counted in `skipped_files`. Nesting, depth and the decompressed-bytes budget are
+`archive.py`'s: members are not offered to the step again.
 """
 
 from __future__ import annotations
 
-from keyscan.model import Finding, Fragment
+from keyscan.model import Finding
+from keyscan.sources.driver import Stream
 
 # Not `from typing import TYPE_CHECKING`: see model.py (the hook imports this module).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from keyscan.engine import Engine
     from keyscan.sources.archive import Leaf, Limits, Reader
+    from keyscan.sources.driver import Expand, Tally
 
-WINDOW = 16 << 20
-OVERLAP = 8 << 10  # longer than any match (a key and its setting's name: < 1 KiB)
+HEAD = 264  # archive.HEAD: enough bytes to recognise every kind (not imported: the hook)
+CHUNK = 1 << 20
+
+
+def expander(limits: Limits) -> Expand | None:
+    """The expansion step for `limits` (None when archives are never opened: depth 0)."""
+    if limits.max_depth <= 0:
+        return None
+
+    def expand(path: str, head: bytes, open_input: Callable[[], Reader],
+               tally: Tally) -> Iterator[Stream] | None:
+        if not _looks_like_archive(head):
+            return None
+        return _members(open_input(), path, limits, tally)
+
+    return expand
+
+
+def _looks_like_archive(head: bytes) -> bool:
+    from keyscan.sources.archive import kind_of  # only for input that starts like one
+
+    first = head[:4]
+    cheap = (first[:2] in (b"PK", b"\x1f\x8b", b"BZ") or first == b"\xfd7zX"
+             or head[257:262] == b"ustar")
+    return cheap and kind_of(head[:HEAD]) is not None
+
+
+def _members(stream: Reader, path: str, limits: Limits, tally: Tally) -> Iterator[Stream]:
+    from keyscan.sources.archive import Problem, expand
+
+    for item in expand(stream, path, limits):
+        if isinstance(item, Problem):
+            tally.skip(item.message)
+        else:
+            yield Stream(item.path, _chunks(item))
+
+
+def _chunks(leaf: Leaf) -> Iterator[bytes]:
+    while piece := leaf.read(CHUNK):
+        yield piece
+
+
+# --- for sources that keep their own bookkeeping (image.py): one stream, counted ----
 
 
 class Scanned:
@@ -36,83 +82,21 @@ class Scanned:
         self.bytes = 0
         self.problems: list[str] = []  # one warning each, counted as skipped
 
-    def add(self, other: Scanned) -> None:
-        self.findings.extend(other.findings)
-        self.allowed += other.allowed
-        self.files += other.files
-        self.bytes += other.bytes
-        self.problems.extend(other.problems)
-
-
-def is_archive(data: bytes, limits: Limits) -> bool:
-    from keyscan.sources.archive import HEAD, kind_of
-
-    return limits.max_depth > 0 and kind_of(data[:HEAD]) is not None
-
-
-def scan_data(engine: Engine, data: bytes, path: str, limits: Limits, into: Scanned) -> None:
-    """Findings in `data` (a whole file), opening it if it is an archive."""
-    if is_archive(data, limits):
-        import io
-
-        scan_stream(engine, io.BytesIO(data), path, limits, into)
-        return
-    findings, allowed = engine.scan_counted(Fragment(data, path))
-    into.findings.extend(findings)
-    into.allowed += allowed
-    into.files += 1
-    into.bytes += len(data)
-
 
 def scan_stream(engine: Engine, stream: Reader, path: str, limits: Limits, into: Scanned) -> None:
-    """Findings in a stream of any size, archive or not; reads it once, to its end."""
-    from keyscan.sources.archive import Problem, expand
+    """Findings in a stream of any size, archive or not, through the driver (windows,
+    the expansion step); reads it once, to its end."""
+    from keyscan.sources.driver import Scanner
 
-    for item in expand(stream, path, limits):
-        if isinstance(item, Problem):
-            into.problems.append(item.message)
-        else:
-            scan_leaf(engine, item, into)
-
-
-def scan_leaf(engine: Engine, leaf: Leaf | Reader, into: Scanned, path: str | None = None) -> None:
-    """One member, WINDOW bytes at a time; findings carry the member's own lines."""
-    name = path if path is not None else leaf.path  # type: ignore[union-attr]
-    data = _fill(leaf, WINDOW)
-    into.files += 1
-    lines_before = 0  # lines of the member before the current window
-    seen: set[tuple[str, str, int, int]] = set()
-    while True:
-        more = _fill(leaf, WINDOW) if len(data) >= WINDOW else b""
-        if more:  # what starts after `cut` is scanned again, whole, in the next window
-            cut = data.rfind(b"\n", len(data) - OVERLAP) + 1 or len(data) - OVERLAP
-            last_line = data.count(b"\n", 0, cut) + (0 if data[cut - 1 : cut] == b"\n" else 1)
-        else:
-            cut, last_line = len(data), -1
-        findings, allowed = engine.scan_counted(Fragment(data, name))
-        into.allowed += allowed
-        for finding in findings:
-            if finding.line > last_line >= 0:
-                continue
-            line = finding.line + lines_before
-            mark = (finding.rule_id, finding.secret, line, finding.column)
-            if mark not in seen:
-                seen.add(mark)
-                into.findings.append(finding.replace(line=line) if lines_before else finding)
-        into.bytes += cut
-        if not more:
-            return
-        lines_before += data.count(b"\n", 0, cut)
-        data = data[cut:] + more
+    scanner = Scanner(engine, expander(limits))
+    into.findings.extend(scanner.emit_stream(path, _read(stream)))
+    tally = scanner.tally
+    into.files += tally.files
+    into.bytes += tally.bytes
+    into.allowed += sum(tally.allowed.values())
+    into.problems.extend(tally.problems)
 
 
-def _fill(reader: Leaf | Reader, size: int) -> bytes:
-    parts = []
-    left = size
-    while left > 0:
-        data = reader.read(min(left, 1 << 20))
-        if not data:
-            break
-        parts.append(data)
-        left -= len(data)
-    return b"".join(parts)
+def _read(stream: Reader) -> Iterator[bytes]:
+    while piece := stream.read(CHUNK):
+        yield piece

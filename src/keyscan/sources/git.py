@@ -32,6 +32,7 @@ from keyscan.model import Value
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import IO, Final
 
 ZERO_OID = "0" * 40  # git's "no object" id (sha1 repositories)
@@ -228,21 +229,90 @@ class BlobReader:
         self._proc.wait()
 
 
-def iter_blobs(repo: GitRepo, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+BIG_BLOB = 16 << 20  # blobs past this are read in pieces (`BigBlob`), never held whole
+
+
+class BigBlob:
+    """A blob too big to hold in memory: read in pieces by its own `git cat-file`."""
+
+    __slots__ = ("oid", "repo", "size")
+
+    def __init__(self, repo: GitRepo, oid: str, size: int) -> None:
+        self.repo = repo
+        self.oid = oid
+        self.size = size
+
+    def chunks(self, size: int = BIG_BLOB) -> Iterator[bytes]:
+        """The blob's bytes, `size` at a time; a KeyscanError if git cannot give them all."""
+        proc = popen(self.repo, "cat-file", "blob", self.oid)
+        assert proc.stdout
+        done = 0
+        try:
+            while piece := proc.stdout.read(size):
+                done += len(piece)
+                yield piece
+        finally:
+            proc.stdout.close()
+            check_exit(proc, "cat-file")
+        if done != self.size:
+            raise KeyscanError(f"git cat-file gave {done} of the {self.size} bytes of {self.oid}")
+
+
+def iter_blobs(repo: GitRepo, oids: Iterable[str],
+               unreadable: Callable[[str, str], None] | None = None
+               ) -> Iterator[tuple[str, bytes]]:
+    """(id, contents) of each blob in `oids`, pipelined (see `iter_contents`)."""
+    for oid, data in _iter_blobs(repo, oids, False, unreadable):
+        assert isinstance(data, bytes)
+        yield oid, data
+
+
+def iter_contents(repo: GitRepo, oids: Iterable[str],
+                  unreadable: Callable[[str, str], None] | None = None
+                  ) -> Iterator[tuple[str, bytes | BigBlob]]:
+    """(id, contents) of each blob in `oids`, a blob past `BIG_BLOB` as a `BigBlob`."""
+    return _iter_blobs(repo, oids, True, unreadable)
+
+
+def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
+                unreadable: Callable[[str, str], None] | None
+                ) -> Iterator[tuple[str, bytes | BigBlob]]:
     """(id, contents) of each blob in `oids`, pipelined: a thread feeds git while we read.
+
+    With `big`, a blob past `BIG_BLOB` comes as a `BigBlob` to read in pieces. With
+    `unreadable`, an object git cannot give (missing, not a blob, corrupt: git then
+    stops) is passed to it with git's reason, and the rest are still read; without,
+    that is a KeyscanError.
 
     `--buffer`: git writes full buffers, not one flush per object (fewer wake-ups for
     both sides); fine here, as nothing waits for an answer before asking the next.
     """
-    oids = list(oids)
-    if not oids:
-        return  # nothing to read: no git process (a hook run that only deletes files)
-    proc = popen(repo, "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE)
-    feeder = threading.Thread(target=_feed, args=(proc.stdin, oids), daemon=True)
-    feeder.start()
-    yield from _batch_output(proc)
-    feeder.join()
-    check_exit(proc, "cat-file")
+    todo = list(oids)
+    while todo:  # nothing to read: no git process (a hook run that only deletes files)
+        proc = popen(repo, "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE)
+        feeder = threading.Thread(target=_feed, args=(proc.stdin, todo), daemon=True)
+        feeder.start()
+        answered = 0
+        try:
+            for oid, kind, data in _batch_output(proc, BIG_BLOB if big else None):
+                answered += 1
+                if kind == "blob":
+                    yield oid, BigBlob(repo, oid, data) if isinstance(data, int) else data
+                elif unreadable is not None:
+                    unreadable(oid, "missing" if kind == "missing" else f"a {kind}, not a blob")
+        except KeyscanError:  # cut short: git died inside an object
+            if unreadable is None:
+                raise
+        feeder.join()
+        err = proc.stderr.read() if proc.stderr else b""
+        if proc.wait() == 0 or answered >= len(todo):
+            if proc.returncode != 0 and unreadable is None:
+                raise KeyscanError(f"git cat-file failed: {first_line(err)}")
+            return
+        if unreadable is None:
+            raise KeyscanError(f"git cat-file failed: {first_line(err)}")
+        unreadable(todo[answered], first_line(err))  # git stops at the object it cannot read
+        todo = todo[answered + 1 :]
 
 
 def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[str, int, str]]:
@@ -272,6 +342,42 @@ def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[s
             _, oid, size, base = line.decode("ascii").split(" ")
             blobs.append((oid, int(size), "" if is_zero(base) else base))
     return blobs
+
+
+def object_types(repo: GitRepo, oids: Iterable[str]) -> dict[str, str]:
+    """Object id -> its type ("blob", "tree", …), for the ids git has (missing: absent)."""
+    out = run(repo, "cat-file", "--batch-check=%(objectname) %(objecttype)",
+              input=b"".join(oid.encode("ascii") + b"\n" for oid in oids))
+    types = {}
+    for line in out.decode("ascii", "replace").splitlines():
+        oid, _, kind = line.partition(" ")
+        if kind != "missing":
+            types[oid] = kind
+    return types
+
+
+def promisor_remote(repo: GitRepo) -> str | None:
+    """The remote a partial clone fetches missing objects from (None: not a partial clone)."""
+    done = _git(command(repo, "config", "--get", "extensions.partialClone")[1:], check=False)
+    name = done.stdout.decode("utf-8", "surrogateescape").strip()
+    return name if done.returncode == 0 and name and not name.startswith("-") else None
+
+
+def fetch_objects(repo: GitRepo, remote: str, oids: Sequence[str]) -> str | None:
+    """Fetch `oids` from `remote` in one request, as git fetches a partial clone's missing
+    objects (promisor-remote.c); None when done, else git's reason. Run as `try_fetch`
+    runs a fetch: no program the repository configures."""
+    config, env = _transport(repo)
+    argv = command(repo, *config, "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
+                   "--upload-pack=git-upload-pack", "--no-tags", "--no-write-fetch-head",
+                   "--recurse-submodules=no", "--filter=blob:none", "--stdin",
+                   "--end-of-options", remote)
+    lines = b"".join(oid.encode("ascii") + b"\n" for oid in oids)
+    try:
+        done = subprocess.run(argv, env=git_env(env), input=lines, capture_output=True)
+    except FileNotFoundError:
+        raise KeyscanError("git is not installed or not on PATH") from None
+    return None if done.returncode == 0 else first_line(done.stderr)
 
 
 def objects_dir(repo: GitRepo) -> Path:
@@ -324,16 +430,33 @@ def first_line(err: bytes) -> str:
     return lines[0] if lines else "unknown error"
 
 
-def _batch_output(proc: subprocess.Popen[bytes]) -> Iterator[tuple[str, bytes]]:
+def _batch_output(proc: subprocess.Popen[bytes], big: int | None = None
+                  ) -> Iterator[tuple[str, str, bytes | int]]:
+    """(id, type or "missing", contents) per answer of `cat-file --batch`; past `big`
+    bytes, the contents are passed over and their size given instead."""
     assert proc.stdout
     out = proc.stdout
     while header := out.readline():
         parts = header.split()
-        if len(parts) != 3:
-            continue  # "<oid> missing": nothing to read
-        data = _read_exact(out, int(parts[2]))
-        if parts[1] == b"blob":
-            yield parts[0].decode("ascii"), data
+        if len(parts) != 3:  # "<oid> missing" (or "ambiguous")
+            yield parts[0].decode("ascii", "replace") if parts else "", "missing", b""
+            continue
+        size = int(parts[2])
+        oid, kind = parts[0].decode("ascii"), parts[1].decode("ascii")
+        if big is not None and size > big:
+            _pass_over(out, size)
+            yield oid, kind, size
+        else:
+            yield oid, kind, _read_exact(out, size)
+
+
+def _pass_over(out: IO[bytes], size: int) -> None:
+    left = size + 1  # and the newline after the contents
+    while left > 0:
+        piece = out.read(min(left, BIG_BLOB))
+        if not piece:
+            raise KeyscanError("git cat-file ended early: the repository may be corrupt")
+        left -= len(piece)
 
 
 def _read_exact(out: IO[bytes], size: int) -> bytes:

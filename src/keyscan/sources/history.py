@@ -29,6 +29,8 @@ from keyscan.model import Commit, Finding, Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import (
     WALK_ARGS,
+    Change,
+    Header,
     Introduction,
     Introductions,
     Secrets,
@@ -36,6 +38,7 @@ from keyscan.sources.attribution import (
     read_walk,
 )
 from keyscan.sources.blobscan import Progress, scan_listed, secrets_in
+from keyscan.sources.driver import Scanner, report_unreadable
 from keyscan.sources.refs import with_refs
 
 if TYPE_CHECKING:
@@ -55,47 +58,59 @@ class Ledger(Protocol):
         """`oids` were scanned now; `found` holds the secrets of those that have any."""
 
 
-def scan_all(repo: git.GitRepo, engine: Engine, stats: Stats, warn: Warn,
-             progress: Progress | None = None, *, ledger: Ledger | None = None,
-             workers: int | None = None) -> list[Finding]:
+def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Warn,
+             progress: Progress | None = None, exhaustive: bool = False, *,
+             ledger: Ledger | None = None, workers: int | None = None) -> list[Finding]:
     """Every commit reachable from any ref, plus every stash entry in the stash reflog.
 
-    `progress(stats)` is called as blobs are scanned (e.g. a progress line on a TTY).
-    With a `ledger`, blobs it knows are not scanned again, and it hears of those that
-    were. `workers`: processes for the blob scan (default: one per core).
+    `progress(stats)` is called as blobs are scanned (e.g. a progress line on a TTY);
+    `exhaustive` reads every blob whole (no delta shortcut, see `blobscan`). With a
+    `ledger`, blobs it knows are not scanned again, and it hears of those that were.
+    `workers`: processes for the blob scan (default: one per core).
     """
+    scanner = _scanner(engine)
     stash = git.reflog(repo, "refs/stash")
     with tempfile.TemporaryFile() as spool:
         walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
         try:
-            found = _scan_store(repo, engine, stats, progress, ledger, workers)
+            found, listed = _scan_store(repo, scanner, stats, warn, progress, exhaustive,
+                                        ledger, workers)
         except BaseException:
             walk.kill()
             walk.wait()
             raise
         git.check_exit(walk, "log")
         spool.seek(0)
-        return with_refs(repo, _attribute(repo, engine, spool, _Known(found, None), stats))
+        known = _Known(found, None)
+        return with_refs(repo, _attribute(
+            repo, scanner, spool, known, stats, warn, listed,
+            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive)))
 
 
-def _scan_store(repo: git.GitRepo, engine: Engine, stats: Stats, progress: Progress | None,
-                ledger: Ledger | None, workers: int | None) -> dict[str, Secrets]:
+def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
+                progress: Progress | None, exhaustive: bool, ledger: Ledger | None,
+                workers: int | None) -> tuple[dict[str, Secrets], set[str]]:
+    """Secrets of every blob in the object store (those a ledger knows are not scanned
+    again), and the ids of every blob listed."""
     blobs = git.list_blobs(repo)
+    listed = {oid for oid, _, _ in blobs}
     if ledger is None:
-        return scan_listed(repo, engine, blobs, stats, progress, workers)
+        return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
+                           workers), listed
     before = ledger.known([oid for oid, _, _ in blobs])
     fresh = [blob for blob in blobs if blob[0] not in before]
-    found = scan_listed(repo, engine, fresh, stats, progress, workers)
+    found = scan_listed(repo, scanner, fresh, stats, warn, progress, exhaustive, workers)
     ledger.scanned([oid for oid, _, _ in fresh], found)
     found.update((oid, secrets) for oid, secrets in before.items() if secrets)
-    return found
+    return found, listed
 
 
 def scan_revisions(
-    repo: git.GitRepo, revs: Sequence[str], engine: Engine, stats: Stats, warn: Warn,
-    progress: Progress | None = None,
+    repo: git.GitRepo, revs: Sequence[str], engine: Engine | Scanner, stats: Stats, warn: Warn,
+    progress: Progress | None = None, exhaustive: bool = False,
 ) -> list[Finding]:
     """What the commits `git rev-list REVS` lists introduce (`"B"`, `"^A"`, `"A..B"`)."""
+    scanner = _scanner(engine)
     resolved = resolve_revisions(repo, revs)
     if not resolved:
         return []
@@ -105,12 +120,66 @@ def scan_revisions(
         blobs: dict[str, None] = {}  # ordered set: walk order reads packs nearly in order
         for _, diffs in read_walk(spool, lambda old, new: not git.is_zero(new)):
             blobs.update((c.new_blob, None) for diff in diffs for c in diff if c.new_blob)
-        found = scan_listed(repo, engine, git.list_blobs(repo, blobs), stats, progress)
+        if git.promisor_remote(repo) is not None:  # ask git only for what it has: listing
+            present = {oid for oid, _, _ in git.list_blobs(repo)}  # one it lacks fetches it
+            absent = [oid for oid in blobs if oid not in present]
+            if absent:
+                _fetch_missing(repo, absent, scanner, warn)
+        listed = git.list_blobs(repo, [oid for oid in blobs if oid not in scanner.tally.missing])
+        found = scan_listed(repo, scanner, listed, stats, warn, progress, exhaustive)
         spool.seek(0)
         with git.BlobReader(repo) as reader:
-            known = _Known(found, lambda oid: secrets_in(engine, reader.read(oid) or b""))
-            findings = _attribute(repo, engine, spool, known, stats)
+            def old_secrets(oid: str) -> Secrets:
+                return secrets_in(scanner.quiet_copy(), reader.read(oid) or b"")
+
+            known = _Known(found, old_secrets)
+            findings = _attribute(repo, scanner, spool, known, stats, warn,
+                                  {oid for oid, _, _ in listed},
+                                  lambda missing: _scan_missing(repo, scanner, missing, stats,
+                                                                warn, exhaustive))
         return with_refs(repo, findings)
+
+
+def _scanner(engine: Engine | Scanner) -> Scanner:
+    return engine if isinstance(engine, Scanner) else Scanner(engine)
+
+
+def _scan_missing(repo: git.GitRepo, scanner: Scanner, missing: list[str], stats: Stats,
+                  warn: Warn, exhaustive: bool) -> dict[str, Secrets]:
+    """Blobs the walk names that the object store did not list: a partial clone's are
+    fetched from its promisor remote (one batch, as git does); the rest are unreadable
+    (missing, or stored as another type: git says which)."""
+    todo = [oid for oid in missing if oid not in scanner.tally.missing]
+    if todo and git.promisor_remote(repo) is not None:
+        todo = _fetch_missing(repo, todo, scanner, warn)
+    if not todo:
+        return {}
+    kinds = git.object_types(repo, todo)
+    readable = [oid for oid in todo if kinds.get(oid) == "blob"]
+    for oid in todo:
+        kind = kinds.get(oid, "missing")
+        if kind != "blob":
+            scanner.tally.unreadable(oid, "missing from the object store" if kind == "missing"
+                                     else f"stored as a {kind}, not a blob")
+    if not readable:
+        return {}
+    return scan_listed(repo, scanner, git.list_blobs(repo, readable), stats, warn, None,
+                       exhaustive)
+
+
+def _fetch_missing(repo: git.GitRepo, oids: list[str], scanner: Scanner,
+                   warn: Warn) -> list[str]:
+    """Fetch `oids` from the promisor remote in one batch; those it could not give are
+    counted unreadable. The ids it gave."""
+    remote = git.promisor_remote(repo)
+    assert remote is not None
+    reason = git.fetch_objects(repo, remote, oids)
+    if reason is not None:
+        for oid in oids:
+            scanner.tally.unreadable(oid, f"missing in this partial clone, and its promisor "
+                                     f"remote '{remote}' could not send it ({reason})")
+        return []
+    return oids
 
 
 def parse_range(text: str) -> list[str]:
@@ -196,18 +265,36 @@ class _Known:
         return secrets
 
 
-def _attribute(repo: git.GitRepo, engine: Engine, spool: IO[bytes], known: _Known,
-               stats: Stats) -> list[Finding]:
+def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Known,
+               stats: Stats, warn: Warn, listed: set[str],
+               scan_missing: Callable[[list[str]], dict[str, Secrets]]) -> list[Finding]:
+    named: set[str] = set()  # every blob a commit holds: those not listed are unreadable
     suspects = set(known.found)
 
     def keep(old: str, new: str) -> bool:
+        named.add(new)
         return new in suspects or old in suspects
 
-    touching = []  # the commits that change a suspect blob: per-finding bookkeeping
-    for order, (header, diffs) in enumerate(read_walk(spool, keep)):
-        stats.commits += 1
-        if header is not None:  # it changes a suspect blob
-            touching.append((header, order, diffs))
+    touching = _touching(spool, keep, stats)
+    missing = sorted(oid for oid in named - listed if not git.is_zero(oid))
+    if missing:
+        more = scan_missing(missing)
+        if more:  # now suspects too: walk again
+            known.found.update(more)
+            suspects.update(more)
+            stats.commits = 0
+            spool.seek(0)
+            touching = _touching(spool, lambda old, new: new in suspects or old in suspects,
+                                 stats)
+        if scanner.tally.missing:
+            spool.seek(0)
+            report_unreadable(scanner.tally.missing, _paths_of(spool, scanner.tally.missing),
+                              stats, warn)
+    # `keyscan:allow` is counted in the blobs a commit holds (each once), not in blobs
+    # no commit reaches (a `git add` never committed, a rewritten history's leftovers).
+    allowed = scanner.tally.allowed
+    scanner.tally.allowed = {oid: n for oid, n in allowed.items() if oid.split("!")[0] in named}
+    scanner.tally.settle(stats, warn)
     # Which renames matter depends only on the blobs' secrets, never on other renames'
     # answers: a dry run lists them, and one git process answers them all at once,
     # instead of one process per rename in the walk.
@@ -215,27 +302,55 @@ def _attribute(repo: git.GitRepo, engine: Engine, spool: IO[bytes], known: _Know
     dry = Introductions(known, lambda parent, commit, _: wanted.add((parent, commit)))
     for header, order, diffs in touching:
         dry.add(header, order, diffs)
-    renames = _renames(repo, sorted(wanted))
+    renames = _renames(repo, sorted(wanted), warn)
     intros = Introductions(known, lambda parent, commit, path: renames[parent, commit].get(path))
     for header, order, diffs in touching:
         intros.add(header, order, diffs)
-    return _findings(repo, engine, intros.first)
+    return _findings(repo, scanner, intros.first)
 
 
-def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]]
+def _touching(spool: IO[bytes], keep: Callable[[str, str], bool], stats: Stats
+              ) -> list[tuple[Header, int, list[list[Change]]]]:
+    """The commits that change a suspect blob: per-finding bookkeeping."""
+    touching = []
+    for order, (header, diffs) in enumerate(read_walk(spool, keep)):
+        stats.commits += 1
+        if header is not None:  # it changes a suspect blob
+            touching.append((header, order, diffs))
+    return touching
+
+
+def _paths_of(spool: IO[bytes], oids: dict[str, str]) -> dict[str, str]:
+    """A path that holds each of `oids` in some commit (for the warnings)."""
+    paths: dict[str, str] = {}
+    for _, diffs in read_walk(spool, lambda old, new: new in oids):
+        for diff in diffs:
+            for change in diff:
+                if change.new_blob:
+                    paths.setdefault(change.new_blob, change.path)
+    return paths
+
+
+def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]], warn: Warn
              ) -> dict[tuple[str, str], dict[str, str]]:
     """(parent, commit) -> new path -> source blob, for the renames between them, all
-    from one git process (`--always`: one answer per line, in order, even if empty)."""
+    from one git process (`--always`: one answer per line, in order, even if empty).
+    If git cannot tell (a blob it needs is unreadable), no renames: a renamed key is
+    then reported at the rename, never lost."""
     if not pairs:
         return {}
     lines = b"".join(f"{commit} {parent}\n".encode("ascii") for parent, commit in pairs)
-    out = git.run(repo, "diff-tree", "--stdin", "--always", "-r", "-z", "-M", "--no-abbrev",
-                  input=lines)
+    try:
+        out = git.run(repo, "diff-tree", "--stdin", "--always", "-r", "-z", "-M", "--no-abbrev",
+                      input=lines)
+    except KeyscanError as error:
+        warn(f"renames not followed: {error}")
+        return {pair: {} for pair in pairs}
     return dict(zip(pairs, parse_renames(out), strict=True))
 
 
-def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str], Introduction]
-              ) -> list[Finding]:
+def _findings(repo: git.GitRepo, scanner: Scanner,
+              first: dict[tuple[str, str, str], Introduction]) -> list[Finding]:
     """Rescan each introducing version (with its real path) for line and column."""
     wanted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}  # (rule id, sha256)s
     intro_of: dict[tuple[str, str, str], Introduction] = {}
@@ -247,17 +362,20 @@ def _findings(repo: git.GitRepo, engine: Engine, first: dict[tuple[str, str, str
     for group in wanted:
         groups_of.setdefault(group[0], []).append(group)
     findings: list[Finding] = []
-    for blob, data in git.iter_blobs(repo, groups_of):  # one stream, not a request each
+    rescan = scanner.quiet_copy()  # counted once already, in the blob scan
+    for blob, data in git.iter_contents(repo, groups_of):  # one stream, not a request each
         for group in groups_of[blob]:
             header = intro_of[group].header
             commit = Commit(header.sha, header.author_name, header.author_email, header.date)
             keys = wanted[group]
             seen: set[tuple[str, str]] = set()
-            hits = sorted(engine.scan(Fragment(data=data, path=group[1], commit=commit)),
-                          key=lambda f: (f.line, f.column))
-            for hit in hits:
+            if isinstance(data, git.BigBlob):
+                hits = rescan.emit_stream(group[1], data.chunks(), commit)
+            else:
+                hits = rescan.emit(Fragment(data=data, path=group[1], commit=commit)).findings
+            for hit in sorted(hits, key=lambda f: (f.line, f.column)):
                 key = (hit.rule_id, hit.secret_sha256)  # secrets are known by their hash
                 if key in keys - seen:
                     seen.add(key)
-                    findings.append(hit.replace(path=group[1], commit=commit))
+                    findings.append(hit.replace(commit=commit))
     return findings

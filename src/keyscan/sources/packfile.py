@@ -35,6 +35,9 @@ BLOB, OFS_DELTA, REF_DELTA = 3, 6, 7  # object types in a pack entry's header
 MAX_ALTERNATES = 5  # how deep git itself follows objects/info/alternates
 HASH_SIZES = {"sha1": 20, "sha256": 32}
 JOIN_GAP = 4096  # changed spans closer than this are reported as one: fewer, longer checks
+# No object bigger than this is inflated or rebuilt here, whatever its header claims:
+# callers read bigger blobs through git, in pieces.
+MAX_OBJECT = 256 << 20
 
 
 class PackError(Exception):
@@ -314,6 +317,8 @@ class PackReader:
         # zlib never grows data by more than 1/1024 plus a few bytes, so the stream ends
         # inside this slice; and no more than the header's size (+1, to notice) comes out,
         # whatever the stream holds.
+        if size > MAX_OBJECT:
+            raise PackError(f"an object at offset {start} claims {size} bytes")
         stream = zlib.decompressobj()
         chunk = self._map(number)[start : start + size + (size >> 10) + 64]
         data = stream.decompress(chunk, size + 1)
@@ -352,6 +357,8 @@ def apply_delta(base: bytes, delta: bytes) -> tuple[bytes, tuple[tuple[int, int]
     at, target = _varint(delta, at)
     if source != len(base):
         raise PackError("a delta does not fit its base")
+    if target > MAX_OBJECT:
+        raise PackError(f"a delta claims to make {target} bytes")
     view = memoryview(base)
     pieces: list[memoryview | bytes] = []
     append = pieces.append

@@ -9,27 +9,27 @@
 - Only regular files are read while walking: FIFOs, sockets and devices are passed
   over, so nothing blocks. Files that cannot be read get one warning each and
   count in `stats.skipped`.
-- Archives (zip family, tar, gzip, bzip2, xz; by content) are opened and their
-  members scanned at `archive!member` (`contents.py`, `archive.py`), within `limits`.
 - Many files are read and scanned by a pool of worker processes; small scans stay
   in this process, where starting workers would cost more than it saves.
+- Files (and stdin) are handed to the driver (`sources/driver.py`), which counts
+  them and scans big ones in bounded windows: a 40 GB file costs no more memory
+  than a 16 MB one.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from keyscan.engine import Engine
 from keyscan.errors import KeyscanError
 from keyscan.model import Finding, Fragment, Stats
 from keyscan.progress import Progress
-from keyscan.sources.archive import Limits
-from keyscan.sources.contents import Scanned, is_archive, scan_data
+from keyscan.sources.driver import WINDOW, Scanner, file_chunks, run_parts
 
 Warn = Callable[[str], None]
 STDIN = "-"
@@ -47,15 +47,6 @@ class _Target:
     follow: bool  # given on the command line: a symlink is followed
 
 
-@dataclass(slots=True)
-class _Result:
-    findings: list[Finding] = field(default_factory=list)
-    allowed: int = 0
-    files: int = 0
-    bytes: int = 0
-    problems: list[str] = field(default_factory=list)  # one warning per unreadable file
-
-
 def check_paths(paths: Sequence[str]) -> None:
     """Fail early (exit 2) on a path that does not exist."""
     for path in paths:
@@ -63,38 +54,33 @@ def check_paths(paths: Sequence[str]) -> None:
             raise KeyscanError(f"path not found: {path}: check the path (or give - for stdin)")
 
 
-def scan_paths(
-    paths: Sequence[str], engine: Engine, stats: Stats, warn: Warn, limits: Limits | None = None
-) -> Iterator[Finding]:
+def scan_paths(paths: Sequence[str], scanner: Scanner, stats: Stats,
+               warn: Warn) -> Iterator[Finding]:
     """Findings in every file below `paths`; `stats` is updated as files are read."""
-    limits = limits or Limits()
     pipes: list[str] = []
     with Progress("keyscan: scanning") as progress:
-        for result in _run(_targets(paths, stats, warn, pipes), engine, limits):
-            yield from _merge(result, stats, warn, progress)
+        for findings in _run(_targets(paths, scanner, pipes), scanner, warn):
+            yield from _settle(findings, scanner, stats, warn, progress)
         for report in pipes:
-            yield from _merge(_scan_pipe(report, engine, limits), stats, warn, progress)
+            yield from _settle(_scan_pipe(report, scanner), scanner, stats, warn, progress)
+        scanner.tally.settle(stats, warn)  # what the walk skipped after the last file
 
 
-def _merge(result: _Result, stats: Stats, warn: Warn, progress: Progress) -> list[Finding]:
-    stats.files += result.files
-    stats.scanned_bytes += result.bytes
-    stats.skipped += len(result.problems)
-    if result.allowed:
-        before = stats.suppressed.get("keyscan:allow", 0)
-        stats.suppressed["keyscan:allow"] = before + result.allowed
-    if result.problems:
+def _settle(findings: list[Finding], scanner: Scanner, stats: Stats, warn: Warn,
+            progress: Progress) -> list[Finding]:
+    files, size = scanner.tally.files, scanner.tally.bytes
+    if scanner.tally.problems:
         progress.close()  # a warning gets a line of its own; the next advance redraws
-    for problem in result.problems:
-        warn(problem)
-    progress.advance(files=result.files, bytes=result.bytes)
-    return result.findings
+    scanner.tally.settle(stats, warn)
+    progress.advance(files=files, bytes=size)
+    return findings
 
 
-def _targets(paths: Sequence[str], stats: Stats, warn: Warn, pipes: list[str]) -> Iterator[_Target]:
+def _targets(paths: Sequence[str], scanner: Scanner, pipes: list[str]) -> Iterator[_Target]:
     """Regular files to scan, as the walk finds them; pipes given by name (stdin,
     `<(cmd)`) are added to `pipes`, to be read in this process."""
     seen: set[str] = set()
+    tally = scanner.tally
     for path in dict.fromkeys(paths):  # a path given twice is scanned once
         if path == STDIN:
             pipes.append(STDIN)
@@ -103,19 +89,17 @@ def _targets(paths: Sequence[str], stats: Stats, warn: Warn, pipes: list[str]) -
         try:
             info = os.stat(path)
         except OSError as error:
-            stats.skipped += 1
-            warn(f"cannot read {report}: {error.strerror or error}; skipped")
+            tally.skip(f"cannot read {report}: {error.strerror or error}; skipped")
             continue
         if stat.S_ISDIR(info.st_mode):
-            found: Iterator[_Target] = _walk(path, stats, warn)
+            found: Iterator[_Target] = _walk(path, scanner)
         elif stat.S_ISREG(info.st_mode):
             found = iter([_Target(path, report, info.st_size, follow=True)])
         elif stat.S_ISFIFO(info.st_mode):
             pipes.append(path)  # named on purpose, e.g. `keyscan scan <(cmd)`: read it
             continue
         else:
-            stats.skipped += 1
-            warn(f"{report} is not a regular file (a device or socket); skipped")
+            tally.skip(f"{report} is not a regular file (a device or socket); skipped")
             continue
         for target in found:
             if target.report not in seen:
@@ -123,7 +107,7 @@ def _targets(paths: Sequence[str], stats: Stats, warn: Warn, pipes: list[str]) -
                 yield target
 
 
-def _walk(top: str, stats: Stats, warn: Warn) -> Iterator[_Target]:
+def _walk(top: str, scanner: Scanner) -> Iterator[_Target]:
     stack = [top]
     while stack:
         folder = stack.pop()
@@ -131,8 +115,8 @@ def _walk(top: str, stats: Stats, warn: Warn) -> Iterator[_Target]:
             with os.scandir(folder) as entries:
                 listed = list(entries)
         except OSError as error:
-            stats.skipped += 1
-            warn(f"cannot read folder {_report(folder)}: {error.strerror or error}; skipped")
+            reason = error.strerror or error
+            scanner.tally.skip(f"cannot read folder {_report(folder)}: {reason}; skipped")
             continue
         for entry in sorted(listed, key=lambda e: e.name, reverse=True):
             if entry.is_dir(follow_symlinks=False):
@@ -154,64 +138,51 @@ def _report(path: str) -> str:
     return os.path.normpath(path).replace(os.sep, "/")
 
 
-def _scan_pipe(report: str, engine: Engine, limits: Limits) -> _Result:
-    result = _Result()
+def _scan_pipe(report: str, scanner: Scanner) -> list[Finding]:
+    """stdin or a named pipe, read in pieces: the driver scans it in windows."""
     try:
         if report == STDIN:
-            data = sys.stdin.buffer.read()
-        else:
-            with open(report, "rb") as pipe:
-                data = pipe.read()
+            return scanner.emit_stream(report, file_chunks(sys.stdin.buffer))
+        with open(report, "rb") as pipe:
+            return scanner.emit_stream(report, file_chunks(pipe))
     except OSError as error:
-        result.problems.append(f"cannot read {report}: {error.strerror or error}; skipped")
-        return result
-    _scan_into(result, engine, data, report, limits)
-    return result
+        scanner.tally.skip(f"cannot read {report}: {error.strerror or error}; skipped")
+        return []
 
 
-def _scan_into(result: _Result, engine: Engine, data: bytes, report: str, limits: Limits) -> None:
-    if is_archive(data, limits):
-        found = Scanned()
-        scan_data(engine, data, report, limits, found)
-        result.findings.extend(found.findings)
-        result.allowed += found.allowed
-        result.files += found.files
-        result.bytes += found.bytes
-        result.problems.extend(found.problems)
-        return
-    findings, allowed = engine.scan_counted(Fragment(data, report))
-    result.findings.extend(findings)
-    result.allowed += allowed
-    result.files += 1
-    result.bytes += len(data)
-
-
-def _read(target: _Target) -> bytes:
-    """The file's bytes; never blocks, never follows a link swapped in after the walk."""
+def _open(target: _Target) -> int:
+    """A descriptor of the file; never blocks, never follows a link swapped in after the walk."""
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
     if not target.follow:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(target.path, flags)
-    with open(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "no longer a regular file")
-        return file.read()
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(0, "no longer a regular file")
+    return fd
 
 
-def _scan_batch(engine: Engine, batch: Sequence[_Target], limits: Limits) -> _Result:
-    result = _Result()
+def _scan_batch(batch: Sequence[_Target], scanner: Scanner) -> list[Finding]:
+    found: list[Finding] = []
     for target in batch:
         try:
-            data = _read(target)
+            with open(_open(target), "rb") as file:
+                if target.size <= WINDOW:
+                    data = file.read(WINDOW + 1)
+                    if len(data) <= WINDOW:  # else it grew: read the rest in windows
+                        found += scanner.emit(Fragment(data, target.report)).findings
+                        continue
+                    chunks: Iterator[bytes] = itertools.chain((data,), file_chunks(file))
+                else:
+                    chunks = file_chunks(file)
+                found += scanner.emit_stream(target.report, chunks)
         except OSError as error:
             reason = error.strerror or str(error)
-            result.problems.append(f"cannot read {target.report}: {reason}; skipped")
-            continue
-        _scan_into(result, engine, data, target.report, limits)
-    return result
+            scanner.tally.skip(f"cannot read {target.report}: {reason}; skipped")
+    return found
 
 
-def _run(targets: Iterator[_Target], engine: Engine, limits: Limits) -> Iterator[_Result]:
+def _run(targets: Iterator[_Target], scanner: Scanner, warn: Warn) -> Iterator[list[Finding]]:
     """Scan in this process, unless the walk shows enough work to pay for workers."""
     workers = min(os.cpu_count() or 1, 8)
     first: list[_Target] = []
@@ -221,22 +192,16 @@ def _run(targets: Iterator[_Target], engine: Engine, limits: Limits) -> Iterator
         size += target.size
         if workers > 1 and len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES:
             # the rest of the walk overlaps with the workers' scanning
-            yield from _run_pool(itertools.chain(first, targets), engine, workers, limits)
+            yield from _run_pool(itertools.chain(first, targets), scanner, workers, warn)
             return
     for target in first:
-        yield _scan_batch(engine, [target], limits)
+        yield _scan_batch([target], scanner)
 
 
-def _run_pool(
-    targets: Iterator[_Target], engine: Engine, workers: int, limits: Limits
-) -> Iterator[_Result]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed  # 15 ms: only when used
-
-    init = (engine, limits)
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=init) as pool:
-        futures = [pool.submit(_scan_in_worker, batch) for batch in _batches(targets)]
-        for future in as_completed(futures):
-            yield future.result()
+def _run_pool(targets: Iterator[_Target], scanner: Scanner, workers: int,
+              warn: Warn) -> Iterator[list[Finding]]:
+    parts = (functools.partial(_scan_batch, batch) for batch in _batches(targets))
+    return run_parts(parts, scanner, workers, warn)
 
 
 def _batches(targets: Iterator[_Target]) -> Iterator[list[_Target]]:
@@ -251,19 +216,3 @@ def _batches(targets: Iterator[_Target]) -> Iterator[list[_Target]]:
             batch, size = [], 0
     if batch:
         yield batch
-
-
-# Each worker process builds its engine once, in the initializer, not once per batch.
-_worker_engine: Engine | None = None
-_worker_limits = Limits()
-
-
-def _start_worker(engine: Engine, limits: Limits) -> None:
-    global _worker_engine, _worker_limits
-    _worker_engine = engine
-    _worker_limits = limits
-
-
-def _scan_in_worker(batch: list[_Target]) -> _Result:
-    assert _worker_engine is not None, "the pool's initializer sets the engine"
-    return _scan_batch(_worker_engine, batch, _worker_limits)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from keyscan.errors import KeyscanError
 from keyscan.model import Fragment, Stats, Value
 from keyscan.sources import git
+from keyscan.sources.driver import report_unreadable
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Final
 
-    from keyscan.engine import Engine
     from keyscan.model import Finding
+    from keyscan.sources.driver import Scanner
 
 
 class Change(Value):
@@ -124,7 +125,7 @@ def read_staged(repo: git.GitRepo) -> Staged:
 
 
 def staged_findings(
-    repo: git.GitRepo, engine: Engine, stats: Stats, warn: Callable[[str], None]
+    repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Callable[[str], None]
 ) -> Iterator[Finding]:
     """Findings the staged change introduces; paths repo-relative, commit None."""
     staged = read_staged(repo)
@@ -133,32 +134,48 @@ def staged_findings(
         if change.status == "U":
             # `git commit` refuses while a path is unmerged, so the hook never gets
             # here; for a manual run, say so rather than scan one side of a conflict.
-            warn(f"{change.path}: unmerged, not checked (resolve it and 'git add' it first)")
-            stats.skipped += 1
+            scanner.tally.skip(
+                f"{change.path}: unmerged, not checked (resolve it and 'git add' it first)")
         elif change.new_blob is None or change.new_mode == git.GITLINK_MODE:
             continue  # deleted, or a submodule: nothing of it is committed here
         elif all(change.path in parent for parent in staged.merge_parents):
             wanted.setdefault(change.new_blob, []).append(change)
     suspects: list[tuple[Change, list[Finding]]] = []
     # Streamed one blob at a time: a first commit of a big tree stays within memory.
-    for blob, data in git.iter_blobs(repo, list(wanted)):
+    for blob, data in _blobs(repo, list(wanted), scanner):
         for change in wanted[blob]:
-            stats.files += 1
-            stats.scanned_bytes += len(data)
-            found = engine.scan(Fragment(data=data, path=change.path))
+            found = _scan(scanner, data, change.path)
             if found:
                 suspects.append((change, found))
+    scanner.tally.settle(stats, warn)
+    report_unreadable(scanner.tally.missing, {oid: wanted[oid][0].path for oid in wanted},
+                      stats, warn)
     if suspects:
-        yield from _introduced(repo, staged, suspects, engine)
+        yield from _introduced(repo, staged, suspects, scanner)
+
+
+def _blobs(repo: git.GitRepo, oids: list[str], scanner: Scanner
+           ) -> Iterator[tuple[str, bytes | git.BigBlob]]:
+    """(id, contents) of each blob; a blob too big to hold comes as a `git.BigBlob`,
+    read in pieces when scanned. A blob git cannot read is counted as unreadable."""
+    return git.iter_contents(repo, oids, unreadable=scanner.tally.unreadable)
+
+
+def _scan(scanner: Scanner, data: bytes | git.BigBlob, path: str) -> list[Finding]:
+    if isinstance(data, git.BigBlob):
+        return scanner.emit_stream(path, data.chunks())
+    return scanner.emit(Fragment(data=data, path=path)).findings
 
 
 def _introduced(
     repo: git.GitRepo,
     staged: Staged,
     suspects: list[tuple[Change, list[Finding]]],
-    engine: Engine,
+    scanner: Scanner,
 ) -> Iterator[Finding]:
     """Drop the findings whose secret the old version (every parent's, in a merge) had."""
+    from keyscan.sources.driver import Scanner, Tally
+
     olds: dict[Change, set[str]] = {}
     old_paths: dict[str, str] = {}  # blob -> a path it had, for the engine's path-aware checks
     for change, _ in suspects:
@@ -167,8 +184,10 @@ def _introduced(
         for blob in olds[change]:
             old_paths.setdefault(blob, change.old_path or change.path)
     known: dict[str, set[str]] = {blob: set() for blob in old_paths}
-    for blob, data in git.iter_blobs(repo, sorted(old_paths)):
-        known[blob] = {f.secret for f in engine.scan(Fragment(data=data, path=old_paths[blob]))}
+    # Old versions are not what this scan reports on: their counts are not kept.
+    quiet = Scanner(scanner.engine, scanner.expand, Tally())
+    for blob, data in _blobs(repo, sorted(old_paths), quiet):
+        known[blob] = {f.secret for f in _scan(quiet, data, old_paths[blob])}
     for change, found in suspects:
         before = set[str]().union(*(known[blob] for blob in olds[change]))
         yield from (f for f in found if f.secret not in before)
