@@ -131,3 +131,29 @@ def test_keyscan_allow_is_counted_in_every_mode(tmp_path: Path) -> None:
         assert result.code == 0, (command, result.err)
         expected = 2 if command == "scan" else 1
         assert result.report["summary"]["suppressed"] == {"keyscan:allow": expected}, command
+
+
+def test_a_committed_or_staged_zip_is_opened_through_the_expansion_step(tmp_path: Path) -> None:
+    """Every source's fragments go through the same expansion step: a zip in a commit
+    and in the index is opened as in a folder scan, at `path!member`."""
+    import io
+    import zipfile
+
+    rng = random.Random(8)
+    repo = Repo(tmp_path / "work")
+
+    def zipped(key: str) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("conf/app.properties", f"# settings\napi.key={key}\n")
+        return buffer.getvalue()
+
+    repo.write("dist/app.zip", zipped(make_key("posteverywhere", rng)))
+    sha = repo.commit()
+    history = scan_json(repo.path)
+    assert history.where() == [(sha, "dist/app.zip!conf/app.properties", 2, 9)]
+    repo.write("dist/app.zip", zipped(make_key("powerpost", rng)))
+    repo.git("add", "-A")
+    staged = scan_json(repo.path, command="staged")
+    assert [(f["path"], f["line"]) for f in staged.findings] == [
+        ("dist/app.zip!conf/app.properties", 2)]
