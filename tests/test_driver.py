@@ -64,34 +64,54 @@ def test_windows_find_what_one_pass_finds_at_every_edge(
     assert (scanner.tally.files, scanner.tally.bytes) == (1, len(data))
 
 
-def test_a_big_file_and_stdin_are_read_in_windows_with_bounded_memory(tmp_path: Path) -> None:
-    """A 1.5 GiB sparse file, with keys in the middle and at the end (across windows'
-    edges): found at their lines, in a process whose peak RSS stays far below the file."""
-    import resource
+MEASURE = """
+import resource, subprocess, sys
+stdin = open(sys.argv[1], "rb") if sys.argv[1] != "-" else None
+done = subprocess.run(sys.argv[2:], stdin=stdin, stdout=subprocess.PIPE)
+sys.stderr.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.stdout.buffer.write(done.stdout)
+sys.exit(done.returncode)
+"""
 
-    rng = random.Random(3)
-    keys = [make_key("posteverywhere", rng), make_key("powerpost", rng)]
-    big = tmp_path / "huge.img"
-    size = 3 << 29
-    with open(big, "wb") as file:
+
+def sparse(path: Path, size: int, keys: list[str]) -> Path:
+    """A file of `size` bytes, mostly holes, with a key in the middle and one at the end."""
+    with open(path, "wb") as file:
         file.truncate(size // 2)
         file.seek(size // 2 - 10)
         file.write(f"\nmiddle {keys[0]}\n".encode())
         file.truncate(size)
         file.seek(size - 100)
         file.write(f"\nend {keys[1]}\n".encode())
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = scan_json(tmp_path, "huge.img", command="scan")
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert sorted((f["line"], f["column"]) for f in result.findings) == [(2, 8), (4, 5)]
-    assert result.report["summary"]["scanned_bytes"] == size
-    assert max(rss, before) < 512 * 1024  # KiB: the file is 1.5 GiB
-    with open(big, "rb") as stdin:
-        done = subprocess.run([sys.executable, "-m", "keyscan", "scan", "--format", "json", "-"],
-                              stdin=stdin, capture_output=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
-    assert done.returncode == 1, done.stderr
-    assert done.stdout.count(b'"rule_id"') == 2
+    return path
+
+
+def measured(stdin: str, *args: str) -> tuple[int, dict[str, Any], int]:
+    """(exit code, JSON report, peak RSS in KiB) of `keyscan ARGS` in its own process."""
+    import json
+
+    argv = [sys.executable, "-c", MEASURE, stdin, sys.executable, "-m", "keyscan", *args]
+    done = subprocess.run(argv, capture_output=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+    return done.returncode, json.loads(done.stdout), int(done.stderr.decode().split()[-1])
+
+
+def test_a_big_file_and_stdin_are_read_in_windows_with_bounded_memory(tmp_path: Path) -> None:
+    """A 768 MiB sparse file and a 96 MiB stdin stream, keys in the middle and at the end:
+    found at their lines, by a process whose peak RSS stays well below the input."""
+    rng = random.Random(3)
+    keys = [make_key("posteverywhere", rng), make_key("powerpost", rng)]
+    big = sparse(tmp_path / "huge.img", 3 << 28, keys)
+    code, report, rss = measured("-", "scan", "--format", "json", str(big))
+    assert code == 1
+    assert sorted((f["line"], f["column"]) for f in report["findings"]) == [(2, 8), (4, 5)]
+    assert report["summary"]["scanned_bytes"] == 3 << 28
+    assert rss < 256 * 1024  # KiB: the file is 768 MiB
+    piped = sparse(tmp_path / "piped.img", 96 << 20, keys)
+    code, report, rss = measured(str(piped), "scan", "--format", "json", "-")
+    assert code == 1
+    assert sorted((f["path"], f["line"]) for f in report["findings"]) == [("-", 2), ("-", 4)]
+    assert rss < 256 * 1024
 
 
 def test_the_expansion_hook_scans_what_a_fragment_holds() -> None:
