@@ -280,3 +280,20 @@ def test_members_are_scanned_in_windows_with_their_own_lines(
     assert len(whole) == len(keys) and scanner.tally.bytes == len(text)
     assert scanner.tally.problems == []
     assert {f.path for f in found} == {"z.zip!m"}
+
+
+def test_every_regular_file_of_cpythons_odd_test_tar_is_read() -> None:
+    """CPython's own tar test file: v7, GNU, pax, sparse, signed checksums, long names."""
+    import sysconfig
+
+    path = Path(sysconfig.get_paths()["stdlib"]) / "test" / "testtar.tar"
+    if not path.exists():
+        pytest.skip("this Python ships without its test suite")
+    engine = Engine(load_builtin().rules)
+    into = contents.Scanned()
+    with path.open("rb") as stream:
+        contents.scan_stream(engine, stream, "t.tar", Limits(), into)
+    assert into.problems == []
+    with tarfile.open(path) as archive:
+        regular = [m for m in archive if m.isreg() and not m.name.endswith("/")]
+    assert into.files == len(regular)

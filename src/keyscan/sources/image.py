@@ -319,8 +319,9 @@ def _steps(history: Any) -> list[str]:
 def _dockerfile(created_by: str) -> str:
     text = created_by.strip()
     text = re.sub(r"^/bin/sh -c #\(nop\)\s*", "", text)
-    if text.startswith("/bin/sh -c "):
-        text = "RUN " + text[len("/bin/sh -c ") :]
+    for shell in ("/bin/sh -c ", "RUN /bin/sh -c "):  # classic builder, BuildKit
+        if text.startswith(shell):
+            text = "RUN " + text[len(shell) :]
     text = re.sub(r"\s*# buildkit$", "", text)
     return text if len(text) <= 160 else text[:157] + "..."
 

@@ -35,6 +35,7 @@ Warn = Callable[[str], None]
 STDIN = "-"
 POOL_MIN_FILES = 64  # below this, or below POOL_MIN_BYTES, workers cost more than they save
 POOL_MIN_BYTES = 4 << 20
+POOL_BIG_BYTES = 16 << 20  # a few big files (archives): workers pay for themselves too
 BATCH_BYTES = 2 << 20  # a worker's unit of work: few round trips, yet balanced load
 BATCH_FILES = 256
 
@@ -190,7 +191,8 @@ def _run(targets: Iterator[_Target], scanner: Scanner, warn: Warn) -> Iterator[l
     for target in targets:
         first.append(target)
         size += target.size
-        if workers > 1 and len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES:
+        many = len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES
+        if workers > 1 and (many or (len(first) >= 2 and size >= POOL_BIG_BYTES)):
             # the rest of the walk overlaps with the workers' scanning
             yield from _run_pool(itertools.chain(first, targets), scanner, workers, warn)
             return

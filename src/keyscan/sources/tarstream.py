@@ -75,11 +75,17 @@ def members(stream: Reader) -> Iterator[TarMember]:
             elif kind == b"x":
                 pax = _pax(data)
             continue
-        name = pax.get("path") or long_name or _name(block)
+        name = pax.get("GNU.sparse.name") or pax.get("path") or long_name or _name(block)
         if "size" in pax:
             size = _pax_size(pax["size"])
         long_name, pax = None, {}
-        if kind in REGULAR:
+        if name.endswith("/"):  # a v7 folder: a regular type, a name ending in '/'
+            kind = b"5"
+        if kind == b"S":  # old GNU sparse: more map blocks may follow; the data is the chunks
+            extended = block[482]
+            while extended:
+                extended = _exact(stream, BLOCK)[504]
+        if kind in REGULAR or kind == b"S":
             member = TarMember(stream, name, size)
             yield member
             member.finish()
@@ -118,7 +124,7 @@ def _check_sum(block: bytes) -> None:
         raise TarDamage("a header's checksum is not a number") from None
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
     if expected != unsigned:
-        signed = unsigned - sum(b for b in block[:148] + block[156:] if b > 127) * 2
+        signed = unsigned - 256 * sum(1 for b in block[:148] + block[156:] if b > 127)
         if expected != signed:
             raise TarDamage("a header's checksum does not match")
 
