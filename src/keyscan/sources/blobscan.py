@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
+from keyscan.errors import KeyscanError
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
@@ -236,7 +237,11 @@ def _scan(scanner: Scanner, oid: str, data: bytes | git.BigBlob,
     """Scan `data` into `found`; with `check`, only if those spans are not quiet (the
     rest is a quiet base's). True if it was quiet."""
     if isinstance(data, git.BigBlob):
-        secrets = secrets_in(scanner, data, oid)
+        try:
+            secrets = secrets_in(scanner, data, oid)
+        except KeyscanError as error:  # git gave less than the blob's size
+            scanner.tally.unreadable(oid, str(error))
+            return False
         quiet = False
     else:
         scanned = scanner.emit(Fragment(data=data, path=oid), check=check)

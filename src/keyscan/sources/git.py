@@ -293,6 +293,7 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
         feeder = threading.Thread(target=_feed, args=(proc.stdin, todo), daemon=True)
         feeder.start()
         answered = 0
+        cut = False  # git's answer ended inside an object (it died, or the object lies)
         try:
             for oid, kind, data in _batch_output(proc, BIG_BLOB if big else None):
                 answered += 1
@@ -300,18 +301,26 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
                     yield oid, BigBlob(repo, oid, data) if isinstance(data, int) else data
                 elif unreadable is not None:
                     unreadable(oid, "missing" if kind == "missing" else f"a {kind}, not a blob")
-        except KeyscanError:  # cut short: git died inside an object
+        except KeyscanError:  # cut short: git died inside an object, or its size lied
             if unreadable is None:
                 raise
+            cut = True
+        if cut:
+            proc.kill()  # what follows in its answer is out of step: start again after it
         feeder.join()
         err = proc.stderr.read() if proc.stderr else b""
-        if proc.wait() == 0 or answered >= len(todo):
+        if not cut and (proc.wait() == 0 or answered >= len(todo)):
             if proc.returncode != 0 and unreadable is None:
                 raise KeyscanError(f"git cat-file failed: {first_line(err)}")
             return
+        proc.wait()
         if unreadable is None:
             raise KeyscanError(f"git cat-file failed: {first_line(err)}")
-        unreadable(todo[answered], first_line(err))  # git stops at the object it cannot read
+        if answered >= len(todo):
+            return
+        # git stops at the object it cannot read
+        reason = first_line(err) if err.strip() else "its contents are shorter than its size"
+        unreadable(todo[answered], reason)
         todo = todo[answered + 1 :]
 
 
@@ -357,10 +366,19 @@ def object_types(repo: GitRepo, oids: Iterable[str]) -> dict[str, str]:
 
 
 def promisor_remote(repo: GitRepo) -> str | None:
-    """The remote a partial clone fetches missing objects from (None: not a partial clone)."""
+    """The remote a partial clone fetches missing objects from (None: not a partial clone):
+    `extensions.partialClone`, else the first remote with `promisor = true` (as git)."""
     done = _git(command(repo, "config", "--get", "extensions.partialClone")[1:], check=False)
     name = done.stdout.decode("utf-8", "surrogateescape").strip()
-    return name if done.returncode == 0 and name and not name.startswith("-") else None
+    if done.returncode != 0 or not name:
+        done = _git(command(repo, "config", "--bool", "--get-regexp",
+                            r"^remote\..*\.promisor$")[1:], check=False)
+        for line in done.stdout.decode("utf-8", "surrogateescape").splitlines():
+            key, _, value = line.partition(" ")
+            if value == "true":
+                name = key[len("remote."):-len(".promisor")]
+                break
+    return name if name and not name.startswith("-") else None
 
 
 def fetch_objects(repo: GitRepo, remote: str, oids: Sequence[str]) -> str | None:

@@ -39,6 +39,13 @@ from keyscan.sources.attribution import (
 )
 from keyscan.sources.blobscan import Progress, scan_listed, secrets_in
 from keyscan.sources.driver import Scanner, report_unreadable
+from keyscan.sources.packfile import (
+    HASH_SIZES,
+    all_objects,
+    check_store,
+    delta_cycles,
+    pack_files,
+)
 from keyscan.sources.refs import with_refs
 
 if TYPE_CHECKING:
@@ -69,6 +76,7 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
     `workers`: processes for the blob scan (default: one per core).
     """
     scanner = _scanner(engine)
+    check_store(repo)  # before any git: it would hang on a FIFO among the packs
     stash = git.reflog(repo, "refs/stash")
     with tempfile.TemporaryFile() as spool:
         walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
@@ -92,7 +100,7 @@ def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
                 workers: int | None) -> tuple[dict[str, Secrets], set[str]]:
     """Secrets of every blob in the object store (those a ledger knows are not scanned
     again), and the ids of every blob listed."""
-    blobs = git.list_blobs(repo)
+    blobs = _listable(repo, scanner, None)
     listed = {oid for oid, _, _ in blobs}
     if ledger is None:
         return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
@@ -111,6 +119,7 @@ def scan_revisions(
 ) -> list[Finding]:
     """What the commits `git rev-list REVS` lists introduce (`"B"`, `"^A"`, `"A..B"`)."""
     scanner = _scanner(engine)
+    check_store(repo)
     resolved = resolve_revisions(repo, revs)
     if not resolved:
         return []
@@ -125,7 +134,8 @@ def scan_revisions(
             absent = [oid for oid in blobs if oid not in present]
             if absent:
                 _fetch_missing(repo, absent, scanner, warn)
-        listed = git.list_blobs(repo, [oid for oid in blobs if oid not in scanner.tally.missing])
+        listed = _listable(repo, scanner, [oid for oid in blobs
+                                           if oid not in scanner.tally.missing])
         found = scan_listed(repo, scanner, listed, stats, warn, progress, exhaustive)
         spool.seek(0)
         with git.BlobReader(repo) as reader:
@@ -138,6 +148,21 @@ def scan_revisions(
                                   lambda missing: _scan_missing(repo, scanner, missing, stats,
                                                                 warn, exhaustive))
         return with_refs(repo, findings)
+
+
+def _listable(repo: git.GitRepo, scanner: Scanner, oids: list[str] | None
+              ) -> list[tuple[str, int, str]]:
+    """`git.list_blobs(repo, oids)`, except objects in a delta cycle (git would loop on
+    them forever, listing them included): those are unreadable, and git is given the
+    ids of everything else instead of listing all objects itself."""
+    cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
+    if not cycling:
+        return git.list_blobs(repo, oids)
+    for oid in sorted(cycling):
+        scanner.tally.unreadable(oid, "a delta of itself (a delta cycle): git cannot read it")
+    if oids is None:
+        oids = [oid for oid in all_objects(repo) if oid not in cycling]
+    return git.list_blobs(repo, [oid for oid in oids if oid not in cycling])
 
 
 def _scanner(engine: Engine | Scanner) -> Scanner:
@@ -286,10 +311,10 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
             spool.seek(0)
             touching = _touching(spool, lambda old, new: new in suspects or old in suspects,
                                  stats)
-        if scanner.tally.missing:
-            spool.seek(0)
-            report_unreadable(scanner.tally.missing, _paths_of(spool, scanner.tally.missing),
-                              stats, warn)
+    if scanner.tally.missing:
+        spool.seek(0)
+        report_unreadable(scanner.tally.missing, _paths_of(spool, scanner.tally.missing),
+                          stats, warn)
     # `keyscan:allow` is counted in the blobs a commit holds (each once), not in blobs
     # no commit reaches (a `git add` never committed, a rewritten history's leftovers).
     allowed = scanner.tally.allowed

@@ -19,6 +19,7 @@ object found damaged or odd raises `PackError`: callers read those through
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import sys
 import zlib
@@ -27,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from keyscan.errors import KeyscanError
 from keyscan.sources import git
 
 Location = tuple[int, int]  # (pack number, offset of the object in that pack)
@@ -59,6 +61,65 @@ class Edit:
     changed: tuple[tuple[int, int], ...]
 
 
+def object_dirs(repo: git.GitRepo) -> list[Path]:
+    """`repo`'s objects folder and its alternates' (as deep as git follows them)."""
+    found: list[Path] = []
+    todo = [git.objects_dir(repo)]
+    for _ in range(MAX_ALTERNATES + 1):
+        nested: list[Path] = []
+        for objects in todo:
+            if objects not in found:
+                found.append(objects)
+                nested += _alternates(objects)
+        todo = nested
+    return found
+
+
+def all_objects(repo: git.GitRepo) -> list[str]:
+    """Every object id in `repo`'s packs and loose folders (and its alternates'), as git
+    would list them; read here, so git never touches each one to list it."""
+    hash_size = HASH_SIZES.get(repo.object_format, 20)
+    found: dict[str, None] = {}
+    for path in pack_files(repo):
+        try:
+            found.update((name.hex(), None) for name, _ in Index(path, hash_size).entries())
+        except (OSError, PackError):
+            continue
+    for objects in object_dirs(repo):
+        try:
+            folders = [p for p in objects.iterdir() if len(p.name) == 2]
+        except OSError:
+            continue
+        for folder in folders:
+            try:
+                found.update((folder.name + p.name, None) for p in folder.iterdir())
+            except OSError:
+                continue
+    return list(found)
+
+
+def check_store(repo: git.GitRepo) -> None:
+    """Refuse (one error line) an object store git itself would hang on: a pack file,
+    pack index or alternates list that is a FIFO, socket or device (reading one blocks
+    forever, in git as here). Nothing of it is opened: only `lstat`."""
+    import stat
+
+    for objects in object_dirs(repo):
+        files = [objects / "info" / "alternates", objects / "info" / "packs"]
+        with contextlib.suppress(OSError):
+            files += list((objects / "pack").iterdir())
+        for path in files:
+            try:
+                mode = path.lstat().st_mode
+            except OSError:
+                continue
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+                raise KeyscanError(
+                    f"{path} is not a regular file (a FIFO, socket or device): git would wait "
+                    "on it forever; remove it (or the objects/info/alternates line naming "
+                    "its folder) and scan again")
+
+
 def pack_files(repo: git.GitRepo) -> list[Path]:
     """The `.pack` files (with a `.idx` beside them) of `repo` and of its alternates."""
     found: list[Path] = []
@@ -78,8 +139,13 @@ def pack_files(repo: git.GitRepo) -> list[Path]:
 
 
 def _alternates(objects: Path) -> list[Path]:
+    import stat
+
+    listed = objects / "info" / "alternates"
     try:
-        text = (objects / "info" / "alternates").read_text("utf-8", "surrogateescape")
+        if not stat.S_ISREG(listed.stat().st_mode):
+            return []  # never opened: a FIFO would block (check_store says so)
+        text = listed.read_text("utf-8", "surrogateescape")
     except OSError:
         return []
     lines = [line.strip() for line in text.splitlines()]
@@ -90,7 +156,14 @@ class Index:
     """A pack's `.idx` (version 2): object names, sorted, and each one's offset."""
 
     def __init__(self, pack: Path, hash_size: int) -> None:
-        with open(pack.with_suffix(".idx"), "rb") as file:  # mapped: a big repository's
+        import os
+        import stat
+
+        fd = os.open(pack.with_suffix(".idx"), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise PackError(f"{pack.name}: its index is not a regular file")
+        with open(fd, "rb") as file:  # mapped: a big repository's
             try:  # index is hundreds of MB, read a page at a time
                 self._data = data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
             except ValueError:
@@ -122,6 +195,12 @@ class Index:
                 offset = table[position]
                 found[oid] = offset if offset < 0x80000000 else self._offset(position)
         return found
+
+    def entries(self) -> list[tuple[bytes, int]]:
+        """(raw id, offset) of every object in the pack."""
+        data, size, names = self._data, self._size, self._names
+        return [(data[names + n * size : names + (n + 1) * size], self._offset(n))
+                for n in range(self.count)]
 
     def find(self, name: bytes) -> int | None:
         """The offset of the object named `name` (raw), or None: a binary search."""
@@ -427,3 +506,80 @@ def _varint(data: bytes, at: int) -> tuple[int, int]:
         shift += 7
         if not byte & 0x80:
             return at, value
+
+
+def delta_cycles(paths: list[Path], hash_size: int) -> set[str]:
+    """The ids of objects whose delta chain never ends (a delta of a delta … of itself):
+    git loops on them forever, listing them included, so they must never reach it. Only
+    deltas by id (REF_DELTA) can close a cycle (a base by offset comes earlier in its
+    pack), and git writes those rarely: a pack with none costs one byte read per object."""
+    names: dict[bytes, Location] = {}  # raw id -> where
+    bases: dict[Location, Location | bytes | None] = {}  # delta -> its base (id: by name)
+    views: dict[int, mmap.mmap] = {}
+    try:
+        for number, path in enumerate(paths):
+            try:
+                index = Index(path, hash_size)
+                with open(path, "rb") as file:
+                    views[number] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError, PackError):
+                continue
+            view = views[number]
+            for name, offset in index.entries():
+                names[name] = (number, offset)
+                kind = (view[offset] >> 4) & 7 if offset < len(view) else 0
+                if kind in (REF_DELTA, OFS_DELTA):
+                    bases[(number, offset)] = None  # read below, if it can matter
+                    if kind == REF_DELTA:
+                        bases[(number, offset)] = _base(view, number, offset, hash_size)
+        if not any(isinstance(base, bytes) for base in bases.values()):
+            return set()
+        for where, base in bases.items():
+            if base is None:
+                bases[where] = _base(views[where[0]], where[0], where[1], hash_size)
+    except (IndexError, ValueError):
+        return set()  # a pack cut short: its objects are unreadable to git as well
+    finally:
+        for view in views.values():
+            view.close()
+    return _cycling(names, bases)
+
+
+def _cycling(names: dict[bytes, Location],
+             bases: dict[Location, Location | bytes | None]) -> set[str]:
+    bad: set[Location] = set()
+    good: set[Location] = set()
+    for start in bases:
+        chain: list[Location] = []
+        seen: set[Location] = set()
+        where: Location | None = start
+        while where is not None and where in bases and where not in good and where not in bad:
+            if where in seen:
+                bad.update(chain)
+                break
+            seen.add(where)
+            chain.append(where)
+            base = bases[where]
+            where = names.get(base) if isinstance(base, bytes) else base
+        else:
+            (bad if where in bad else good).update(chain)
+    by_place = {place: name for name, place in names.items()}
+    return {by_place[place].hex() for place in bad if place in by_place}
+
+
+def _base(view: mmap.mmap, number: int, offset: int, hash_size: int) -> Location | bytes | None:
+    """The base of the delta at `offset`: its id (by id) or where it is (by offset)."""
+    at = offset
+    kind = (view[at] >> 4) & 7
+    while view[at] & 0x80:
+        at += 1
+    at += 1
+    if kind == REF_DELTA:
+        return bytes(view[at : at + hash_size])
+    byte = view[at]
+    back = byte & 0x7F
+    while byte & 0x80:
+        at += 1
+        byte = view[at]
+        back = ((back + 1) << 7) | (byte & 0x7F)
+    return (number, offset - back) if 0 < back <= offset else None
