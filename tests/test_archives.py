@@ -251,7 +251,8 @@ def test_hostile_member_names_are_rendered_inert(tmp_path: Path, keys: list[str]
     done = keyscan("scan", ".", cwd=tmp_path)
     assert done.code == 1 and "\x1b" not in done.out
     assert "h.zip!../../etc/\\x1b[31m" in done.out
-    # a newline in a name is i11's to render (issue 11); JSON keeps the name exactly
+    assert "\nkeyscan: error: forged" not in done.out  # a newline cannot forge a line
+    # JSON keeps the name exactly
     done = keyscan("scan", "--format", "json", ".", cwd=tmp_path)
     assert [f["path"] for f in done.findings] == [f"h.zip!{name}"]
 
