@@ -196,6 +196,15 @@ class Index:
                 found[oid] = offset if offset < 0x80000000 else self._offset(position)
         return found
 
+    def all_offsets(self) -> list[int]:
+        """The offset of every object (in name order), in a few C calls."""
+        table = array("I", self._data[self._offsets : self._large])
+        if table.itemsize != 4:
+            raise PackError("this platform has no 4-byte array type")
+        if sys.byteorder == "little":
+            table.byteswap()
+        return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(table)]
+
     def entries(self) -> list[tuple[bytes, int]]:
         """(raw id, offset) of every object in the pack."""
         data, size, names = self._data, self._size, self._names
@@ -516,6 +525,8 @@ def delta_cycles(paths: list[Path], hash_size: int) -> set[str]:
     names: dict[bytes, Location] = {}  # raw id -> where
     bases: dict[Location, Location | bytes | None] = {}  # delta -> its base (id: by name)
     views: dict[int, mmap.mmap] = {}
+    indexes: dict[int, Index] = {}
+    by_id = False
     try:
         for number, path in enumerate(paths):
             try:
@@ -524,19 +535,19 @@ def delta_cycles(paths: list[Path], hash_size: int) -> set[str]:
                     views[number] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError, PackError):
                 continue
+            indexes[number] = index
+            view, size = views[number], len(views[number])
+            # the type nibble of every entry: one byte each, names only if it matters
+            if any((view[o] >> 4) & 7 == REF_DELTA for o in index.all_offsets() if o < size):
+                by_id = True
+        if not by_id:
+            return set()
+        for number, index in indexes.items():
             view = views[number]
             for name, offset in index.entries():
                 names[name] = (number, offset)
-                kind = (view[offset] >> 4) & 7 if offset < len(view) else 0
-                if kind in (REF_DELTA, OFS_DELTA):
-                    bases[(number, offset)] = None  # read below, if it can matter
-                    if kind == REF_DELTA:
-                        bases[(number, offset)] = _base(view, number, offset, hash_size)
-        if not any(isinstance(base, bytes) for base in bases.values()):
-            return set()
-        for where, base in bases.items():
-            if base is None:
-                bases[where] = _base(views[where[0]], where[0], where[1], hash_size)
+                if offset < len(view) and (view[offset] >> 4) & 7 in (REF_DELTA, OFS_DELTA):
+                    bases[(number, offset)] = _base(view, number, offset, hash_size)
     except (IndexError, ValueError):
         return set()  # a pack cut short: its objects are unreadable to git as well
     finally:
