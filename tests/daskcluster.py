@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,16 +92,12 @@ class DaskCluster:
         return worker
 
     def wait_for_workers(self, count: int) -> None:
-        from distributed import Client
-
-        with Client(self.address, timeout=60, set_as_default=False) as client:
+        with _client(self.address, 60) as client:
             client.wait_for_workers(count, timeout=120)
 
     def processing(self) -> dict[str, list[str]]:
         """worker name -> keys of the tasks it is running now."""
-        from distributed import Client
-
-        with Client(self.address, timeout=30, set_as_default=False) as client:
+        with _client(self.address, 30) as client:
             info = client.scheduler_info()["workers"]
             names = {address: w["name"] for address, w in info.items()}
             running = client.processing()
@@ -124,3 +121,10 @@ class DaskCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _client(address: str, timeout: float) -> Any:
+    import distributed
+
+    client_type: Any = distributed.Client  # untyped
+    return client_type(address, timeout=timeout, set_as_default=False)

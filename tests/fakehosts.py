@@ -54,6 +54,7 @@ class FakeHost:
     rate_limited: int = 0  # the next N API requests are refused as over the limit
     reset_in: float = 2.0  # seconds to the reset those answers announce
     clone_origin: str | None = None  # clone URLs on another origin (None: this server)
+    token_for_git: str | None = None  # the token git must send, if not the API's own
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -160,7 +161,8 @@ class FakeHost:
         if repo is None or not repo.private:
             return True
         user = "x-access-token" if self.kind == "github" else "oauth2"
-        expected = base64.b64encode(f"{user}:{self.token}".encode()).decode()
+        token = self.token_for_git or self.token
+        expected = base64.b64encode(f"{user}:{token}".encode()).decode()
         return headers.get("authorization") == f"Basic {expected}"
 
 

@@ -164,7 +164,8 @@ def test_no_repository_given_is_a_usage_error(tmp_path: Path) -> None:
 
     assert result.code == 2
     assert result.err.strip() == ("keyscan: error: no repositories to audit: give paths or "
-                                  "URLs, or --repos-from FILE")
+                                  "URLs, --repos-from FILE, --github-org, --github-user or "
+                                  "--gitlab-group")
     assert missing.code == 2 and "absent.txt" in missing.err and "Traceback" not in missing.err
 
 

@@ -20,6 +20,7 @@ from keyscan.audit.task import RepoResult, RepoTask
 from keyscan.model import Finding, Rule, Stats
 
 if TYPE_CHECKING:
+    from keyscan.hosts.gitauth import GitAccess
     from keyscan.inventory.ledger import BlobLedger
     from keyscan.inventory.store import Audit, Inventory, RepoState
     from keyscan.pipeline import Setup
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 class Source:
     name: str  # as reported and remembered
     location: str  # what git reads: a path, or the URL (possibly with credentials)
+    access: GitAccess | None = None  # listed by a host: how git gets its token there
 
 
 @dataclass
@@ -116,7 +118,7 @@ def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, di
         last_tips=state.tips if state else None, last_digest=state.digest if state else None,
         ledger=ledger, allowlist=setup.allowlist, baseline=setup.baseline,
         include_placeholders=setup.options.include_placeholders,
-        need_secrets=need_secrets, cores=cores,
+        need_secrets=need_secrets, cores=cores, access=source.access,
     )
 
 

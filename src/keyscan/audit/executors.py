@@ -77,3 +77,41 @@ def _result(future: Future[RepoResult], task: RepoTask) -> RepoResult:
 
 def executor_for(workers: int) -> Executor:
     return InProcess() if workers <= 1 else ProcessPool(workers)
+
+
+class DaskExecutor:
+    """`--scheduler ADDRESS`: each repository a task on a Dask cluster (keyscan/cluster.py).
+
+    Connects now, so a wrong address fails before hosts are listed. A task whose
+    workers kept dying comes back as a failed repository; a scheduler gone ends the
+    audit with one error, everything recorded so far kept.
+    """
+
+    def __init__(self, address: str) -> None:
+        from keyscan.cluster import Cluster
+
+        self._cluster = Cluster(address)
+
+    def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
+        from keyscan.cluster import Lost
+
+        listed = list(tasks)
+        for index, outcome in self._cluster.run(scan_on_worker, listed):
+            if isinstance(outcome, Lost):
+                yield RepoResult(listed[index].name, error=outcome.reason)
+            else:
+                yield outcome
+
+    def close(self) -> None:
+        self._cluster.close()
+
+
+def scan_on_worker(task: RepoTask) -> RepoResult:
+    """`scan_repository` on a Dask worker: the worker's share of its machine's cores, and
+    the history scan's own process pool allowed inside Dask's daemonic worker process."""
+    from dataclasses import replace
+
+    from keyscan.cluster import children_allowed, worker_cores
+
+    with children_allowed():
+        return scan_repository(replace(task, cores=worker_cores()))

@@ -25,6 +25,7 @@ from keyscan.model import Finding, Stats
 if TYPE_CHECKING:
     from keyscan.engine import Engine
     from keyscan.filters.allowlist import Allowlist
+    from keyscan.hosts.gitauth import GitAccess
     from keyscan.inventory.ledger import BlobLedger
     from keyscan.sources.attribution import Secrets
 
@@ -45,6 +46,7 @@ class RepoTask:
     include_placeholders: bool = False
     need_secrets: bool = False
     cores: int = 1  # processes for this repository's blobs
+    access: GitAccess | None = None  # a host's token for git: its variable, never the token
 
 
 @dataclass
@@ -72,7 +74,7 @@ def scan_repository(task: RepoTask) -> RepoResult:
 
     result = RepoResult(task.name)
     try:
-        repo = open_source(task.source, Path(task.cache))
+        repo = open_source(task.source, Path(task.cache), _git_env(task))
         result.tips = ref_tips(repo)
         if (result.tips == task.last_tips and task.digest == task.last_digest
                 and not task.need_secrets):
@@ -83,7 +85,7 @@ def scan_repository(task: RepoTask) -> RepoResult:
         findings = scan_all(repo, task.engine, stats, result.warnings.append,
                             ledger=ledger, workers=task.cores)
     except KeyscanError as error:
-        result.error = str(error)
+        result.error = str(error) + _token_hint(task)
         return result
     except OSError as error:
         result.error = f"cannot read it: {error.strerror or type(error).__name__}"
@@ -99,6 +101,26 @@ def scan_repository(task: RepoTask) -> RepoResult:
     result.files, result.scanned_bytes = stats.files, stats.scanned_bytes
     result.commits, result.unreadable = stats.commits, stats.unreadable
     return result
+
+
+def _git_env(task: RepoTask) -> dict[str, str] | None:
+    """git's environment for a listed repository: the token of its host, read here (this
+    worker's environment), in git's environment config. None: ours, unchanged."""
+    if task.access is None:
+        return None
+    import os
+
+    from keyscan.hosts.gitauth import git_environment
+
+    return git_environment(task.source, task.access, os.environ)
+
+
+def _token_hint(task: RepoTask) -> str:
+    import os
+
+    from keyscan.hosts.gitauth import missing_token_hint
+
+    return missing_token_hint(task.access, os.environ)
 
 
 class _Recorder:

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from keyscan.cli import options_from, scan_options
+from keyscan.commands.hostargs import HostArgs, host_options
 from keyscan.errors import ExitCode, KeyscanError
 
 if TYPE_CHECKING:
     from keyscan.audit.client import Source
+    from keyscan.audit.executors import Executor
 
 
 @click.command("audit")
@@ -28,10 +32,15 @@ if TYPE_CHECKING:
                    "(default: the user cache folder, ~/.cache/keyscan/mirrors).")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Repositories scanned at a time (default: the number of cores).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Hand each repository to the Dask cluster at tcp://HOST:PORT "
+                   "(pip install 'keyscan[dask]'); this process alone writes the inventory.")
 @click.option("--new-only", is_flag=True, help="Report only findings first seen in this audit.")
+@host_options
 @scan_options
 def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
-            cache: Path | None, workers: int | None, new_only: bool, **kwargs: Any) -> ExitCode:
+            cache: Path | None, workers: int | None, scheduler: str | None, new_only: bool,
+            **kwargs: Any) -> ExitCode:
     """Audit many repositories' whole histories, remembering what was seen.
 
     Each REPO is a local path (read in place) or a git URL (mirrored into the cache
@@ -46,17 +55,27 @@ def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
     from keyscan.sources.mirror import default_cache
 
     options = options_from(kwargs)
-    sources = _sources(repos, repos_from)
+    hosts = HostArgs.pop(kwargs)
+    queries = hosts.queries()  # names checked before anything runs
+    if scheduler is not None:
+        from keyscan.cluster import check_address
+
+        check_address(scheduler)
+    sources = _sources(repos, repos_from, allow_none=bool(queries))
     require_sqlalchemy(inventory_url)
     setup = prepare(options, None, mode="audit")  # a repository's own config cannot hide keys
     from keyscan.inventory.store import Inventory
 
     inventory = Inventory(inventory_url)
-    count = workers or os.cpu_count() or 1
     try:
-        with Progress("keyscan audit") as display:
-            outcome = run_audit(sources, setup, inventory, executor_for(min(count, len(sources))),
+        with _executor(scheduler, workers) as (executor, count), \
+                Progress("keyscan audit") as display:
+            listing = hosts.listing(queries, display, warn)
+            sources = _unique([*sources, *listing.sources])
+            executor = executor or executor_for(min(count, len(sources)))
+            outcome = run_audit(sources, setup, inventory, executor,
                                 cache or default_cache(), count, warn, display)
+        outcome.stats.failed_repositories += listing.failed
         findings = outcome.findings
         if options.verify or options.only_live:
             findings = _verified(findings, setup, inventory, outcome.audit)
@@ -67,7 +86,32 @@ def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
     return _report(findings, setup, outcome.stats)
 
 
-def _sources(repos: tuple[str, ...], repos_from: Path | None) -> list[Source]:
+@contextmanager
+def _executor(scheduler: str | None, workers: int | None
+              ) -> Iterator[tuple[Executor | None, int]]:
+    """(a cluster, connected now, or None for a local pool; how many repositories this
+    machine scans at a time, which sizes each one's share of the cores)."""
+    if scheduler is None:
+        yield None, workers or os.cpu_count() or 1
+        return
+    from keyscan.audit.executors import DaskExecutor
+
+    cluster = DaskExecutor(scheduler)
+    try:
+        yield cluster, 1  # each Dask worker sizes its own share of its machine's cores
+    finally:
+        cluster.close()
+
+
+def _unique(sources: list[Source]) -> list[Source]:
+    unique: dict[str, Source] = {}
+    for source in sources:
+        unique.setdefault(source.name, source)
+    return list(unique.values())
+
+
+def _sources(repos: tuple[str, ...], repos_from: Path | None,
+             allow_none: bool = False) -> list[Source]:
     from keyscan.audit.client import Source
     from keyscan.sources.git import without_credentials
 
@@ -82,8 +126,11 @@ def _sources(repos: tuple[str, ...], repos_from: Path | None) -> list[Source]:
             entry = re.sub(r"(^|\s)#.*", "", line).strip()  # a '#' inside a URL stays
             if entry:
                 given.append(entry)
-    if not given:
-        raise KeyscanError("no repositories to audit: give paths or URLs, or --repos-from FILE")
+    if not given and not allow_none:
+        raise KeyscanError(
+            "no repositories to audit: give paths or URLs, --repos-from FILE, "
+            "--github-org, --github-user or --gitlab-group"
+        )
     sources: dict[str, Source] = {}
     for location in given:
         name = without_credentials(location)[0]

@@ -50,7 +50,8 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     clock: Clock = field(default_factory=Clock)
-    status: Callable[[str], None] = lambda text: None  # the progress line
+    status: Callable[[str], None] = lambda text: None  # the progress line ("" clears it)
+    waiting: Callable[[float, str], None] = lambda seconds, why: None  # once a wait
 
 
 class HostApi:
@@ -186,10 +187,13 @@ class HostApi:
                 "token for a higher limit, or raise --rate-limit-wait"
             )
         self.waited += seconds
-        self.settings.status(f"waiting {math.ceil(seconds)} s for {why}")
-        clock.sleep_until(clock.now() + seconds)
-        if clock.interrupted:
-            raise KeyscanError("interrupted")
+        self.settings.waiting(seconds, why)
+        end = clock.now() + seconds
+        while (left := end - clock.now()) > 0:  # a countdown on the progress line
+            self.settings.status(f"waiting {math.ceil(left)} s for {why}")
+            clock.sleep_until(min(end, clock.now() + 1.0))
+            if clock.interrupted:
+                raise KeyscanError("interrupted")
         self.settings.status("")
 
     def _refused(self, status: int) -> KeyscanError:

@@ -85,4 +85,4 @@ def missing_token_hint(access: GitAccess | None, environ: Mapping[str, str]) -> 
     """Advice for a failed clone of a listed repository whose token is not set here."""
     if access is None or environ.get(access.variable, "").strip():
         return ""
-    return f" (no {access.variable} in this process's environment: private repositories need it)"
+    return f" ({access.variable} is not set where git ran: private repositories need it there)"

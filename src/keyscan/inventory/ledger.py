@@ -10,6 +10,7 @@ repository is scanned whole, and the client still records each blob once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from keyscan.sources.attribution import Secrets
@@ -20,16 +21,26 @@ _ENGINES: dict[str, Any] = {}  # url -> SQLAlchemy Engine, one per worker proces
 
 class BlobLedger:
     def __init__(self, url: str, engine_digest: str) -> None:
-        self.url = url
+        # A SQLite path made absolute here, on the client: a worker elsewhere (a Dask
+        # worker has its own working folder) must find the same file or none.
+        self.url = url if "://" in url or url.startswith("sqlite:") else str(Path(url).resolve())
         self.engine_digest = engine_digest
+
+    def _reachable(self) -> bool:
+        """False for a SQLite file this machine does not have (a cluster worker on another
+        host): opening it would create an empty one."""
+        return "://" in self.url or self.url.startswith("sqlite:") or Path(self.url).is_file()
 
     def known(self, oids: Sequence[str]) -> dict[str, Secrets]:
         """The blobs among `oids` scanned before under the same rules, with their secrets."""
         from sqlalchemy import select
         from sqlalchemy.exc import SQLAlchemyError
 
+        from keyscan.errors import KeyscanError
         from keyscan.inventory.schema import blob_secrets, blobs
 
+        if not self._reachable():
+            return {}
         try:
             engine = _engine(self.url)
             seen: set[str] = set()
@@ -45,7 +56,7 @@ class BlobLedger:
                             blob_secrets.c.oid.in_(part)))
                     for oid, rule_id, sha in rows:
                         secrets.setdefault(oid, set()).add((rule_id, sha))
-        except SQLAlchemyError:
+        except (SQLAlchemyError, KeyscanError):  # an inventory this worker cannot open
             return {}
         return {oid: frozenset(secrets.get(oid, ())) for oid in seen}
 

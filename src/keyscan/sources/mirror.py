@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,9 +35,10 @@ def is_remote(source: str) -> bool:
     return git.is_url(source) and not Path(source).exists()
 
 
-def open_source(source: str, cache: Path) -> git.GitRepo:
+def open_source(source: str, cache: Path, env: Mapping[str, str] | None = None) -> git.GitRepo:
     """The repository to scan: `source` itself when local, else its mirror, cloned or
-    fetched now."""
+    fetched now. `env`: git's environment for the clone or fetch (a host's token in git's
+    environment config, hosts/gitauth.py; default: ours)."""
     if not is_remote(source):
         return git.open_repo(source)
     shown, _ = git.without_credentials(source)
@@ -46,11 +47,11 @@ def open_source(source: str, cache: Path) -> git.GitRepo:
     with _locked(dest.with_name(dest.name + ".lock")):
         if (dest / "HEAD").is_file():
             repo = git.open_repo(str(dest))
-            git.fetch_mirror(repo, shown)
+            git.fetch_mirror(repo, shown, env=env)
             return repo
         scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=cache))
         try:
-            git.clone_mirror(source, scratch / "repo.git", progress=False)
+            git.clone_mirror(source, scratch / "repo.git", progress=False, env=env)
             os.replace(scratch / "repo.git", dest)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
