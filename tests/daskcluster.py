@@ -53,20 +53,23 @@ class DaskCluster:
         self.start_scheduler()
         for _ in range(workers):
             self.add_worker(nthreads)
-        self.wait_for_workers(workers)
+        if workers:
+            self.wait_for_workers(workers)
 
-    def _start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _start(self, name: str, *args: str, pin: str | None = None) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 (the process keeps it)
+        prefix = ["taskset", "-c", pin] if pin is not None else []
         return subprocess.Popen(
-            [sys.executable, "-m", "dask", *args], env=self.env, stdout=log, stderr=log,
+            [*prefix, sys.executable, "-m", "dask", *args], env=self.env, stdout=log, stderr=log,
             stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.folder,
         )
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, port: int = 0) -> None:
+        """A scheduler (on `port`, e.g. the last one's again after a crash)."""
         info = self.folder / "scheduler.json"
         info.unlink(missing_ok=True)
         self.scheduler = self._start("scheduler", "scheduler", "--host", "127.0.0.1",
-                                     "--port", "0", "--no-dashboard",
+                                     "--port", str(port), "--no-dashboard",
                                      "--scheduler-file", str(info))
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -81,13 +84,14 @@ class DaskCluster:
             time.sleep(0.1)
         raise RuntimeError(f"dask scheduler did not start: see {self.folder}/scheduler.log")
 
-    def add_worker(self, nthreads: int = 1) -> subprocess.Popen[bytes]:
+    def add_worker(self, nthreads: int = 1, pin: str | None = None) -> subprocess.Popen[bytes]:
+        """One more worker (`pin`: the cores it may use, as taskset takes them)."""
         index = len(self.workers)
         worker = self._start(
             f"worker{index}", "worker", self.address, "--host", "127.0.0.1",
             "--nthreads", str(nthreads), "--no-dashboard", "--name", f"w{index}",
             "--local-directory", str(self.folder / f"w{index}"),
-            "--death-timeout", "60")
+            "--death-timeout", "60", pin=pin)
         self.workers.append(worker)
         return worker
 
@@ -109,6 +113,10 @@ class DaskCluster:
         worker = self.workers[int(name.lstrip("w"))]
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
 
     def kill_scheduler(self) -> None:
         assert self.scheduler is not None

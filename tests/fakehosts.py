@@ -55,6 +55,7 @@ class FakeHost:
     reset_in: float = 2.0  # seconds to the reset those answers announce
     clone_origin: str | None = None  # clone URLs on another origin (None: this server)
     token_for_git: str | None = None  # the token git must send, if not the API's own
+    git_delay: float = 0.0  # seconds before each clone or fetch is answered (a slow host)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -192,6 +193,8 @@ def _handler(host: FakeHost) -> type[BaseHTTPRequestHandler]:
             elif not host.git_allowed(split.path, headers):
                 self._send(401, {"WWW-Authenticate": 'Basic realm="fake"'}, b"auth needed\n")
             else:
+                if host.git_delay and split.path.endswith("/info/refs"):
+                    time.sleep(host.git_delay)
                 self._git(split.path, split.query, headers, body)
 
         def _body(self, headers: dict[str, str]) -> bytes:
