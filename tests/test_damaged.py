@@ -214,3 +214,27 @@ def test_a_delta_cycle_is_skipped_not_a_hang(tmp_path: Path) -> None:
     result = git_json(repo.path)
     assert_skipped(result, first, "f0.env", findings=1)
     assert second in result.err
+
+
+def test_a_huge_blob_is_read_in_pieces_with_bounded_memory(tmp_path: Path) -> None:
+    """A 288 MiB blob (keys in its middle and at its end) is streamed from git and scanned
+    in windows, in history and in the rescan for line numbers: peak RSS stays far below."""
+    from test_driver import measured
+
+    repo = Repo(tmp_path / "repo")
+    rng = random.Random(9)
+    keys = [make_key("posteverywhere", rng), make_key("autoposting", rng)]
+    size = 288 << 20
+    with open(repo.path / "disk.img", "wb") as file:
+        file.truncate(size // 2)
+        file.write(f"\nmiddle {keys[0]}\n".encode())
+        file.truncate(size)
+        file.seek(size - 100)
+        file.write(f"\nend {keys[1]}\n".encode())
+    sha = repo.commit("a disk image")
+    (repo.path / "disk.img").unlink()
+    code, report, rss = measured("-", "git", "--format", "json", str(repo.path))
+    assert code == 1
+    found = sorted((f["commit"], f["path"], f["line"]) for f in report["findings"])
+    assert found == [(sha, "disk.img", 2), (sha, "disk.img", 4)]
+    assert rss < 256 * 1024  # KiB: the blob alone is 288 MiB
