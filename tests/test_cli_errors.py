@@ -19,7 +19,9 @@ FORMATS = ("text", "json", "sarif", "github")
 
 
 def keyscan(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYSCAN_")}
+    # no KEYSCAN_* override of the session's, except its private cache (conftest)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("KEYSCAN_") or k == "KEYSCAN_CACHE_DIR"}
     env["PYTHONIOENCODING"] = "utf-8"
     return subprocess.run(
         [sys.executable, "-m", "keyscan", *args],
@@ -182,3 +184,22 @@ def test_a_key_pasted_as_an_option_value_is_not_repeated(tmp_path: Path, command
     assert done.stderr.startswith("keyscan: error: invalid value for '--format': expected one of")
     assert done.stderr.count("\n") == 1
     assert secret not in done.stderr and secret[-12:] not in done.stderr
+
+
+def test_bare_keyscan_prints_the_help_on_stdout_and_exits_0(tmp_path: Path) -> None:
+    done = keyscan(cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("Usage: keyscan [OPTIONS] COMMAND [ARGS]...")
+    assert done.stdout == keyscan("--help", cwd=tmp_path).stdout
+
+
+def test_help_gives_each_command_its_whole_first_sentence(tmp_path: Path) -> None:
+    help_text = keyscan("--help", cwd=tmp_path).stdout
+    listed = " ".join(help_text.partition("Commands:")[2].split())  # unwrapped
+    assert "..." not in listed
+    for phrase in (
+        "Scan git history: every commit of every ref (branches, tags, stash, notes).",
+        "Scan the index against HEAD: only keys the staged change introduces.",
+        "Scan the commits being pushed (git's pre-push hook input on stdin).",
+    ):
+        assert phrase in listed

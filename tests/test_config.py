@@ -51,7 +51,10 @@ def test_empty_sections_are_allowed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("alow: {}\n", "unknown key 'alow' at top level (expected: rules, disable, allow)"),
+        (
+            "alow: {}\n",
+            "unknown key 'alow' at top level (expected: baseline, rules, disable, allow)",
+        ),
         ("allow: {path: [x]}\n", "unknown key 'path' under 'allow' (expected: paths, regexes"),
         ("verify_url: http://evil.example\n", "unknown key 'verify_url' at top level"),
         ("api_base: http://evil.example\n", "unknown key 'api_base' at top level"),

@@ -155,3 +155,28 @@ def test_malformed_input_is_exit_2(repo: Repo) -> None:
     result = keyscan("pre-push", cwd=repo.path, stdin="--all\n")
     assert result.code == 2
     assert result.err.startswith("keyscan: error: unexpected pre-push input line")
+
+
+def git_processes(trace: Path) -> int:
+    """How many git commands ran, from GIT_TRACE's log (one 'built-in' line each)."""
+    return sum("trace: built-in: git" in line for line in trace.read_text().splitlines())
+
+
+def test_a_push_of_many_refs_costs_one_walk_not_one_per_line(
+    repo: Repo, rng: random.Random, tmp_path: Path
+) -> None:
+    base = repo.git("rev-parse", "HEAD")
+    repo.write("tags.txt", f"{make_key('repeatposts', rng)}\n")
+    leak = repo.commit("leak")
+    counts = {}
+    for refs in (3, 300):  # a mirror push or a push of tags: one stdin line per ref
+        trace = tmp_path / f"trace-{refs}.log"
+        stdin = "".join(
+            line(leak if n % 2 else base, base if n % 3 else ZERO, f"refs/tags/t{n}")
+            for n in range(refs)
+        )
+        result = scan_json(repo.path, "origin", command="pre-push", stdin=stdin,
+                           env={"GIT_TRACE": str(trace)})
+        assert result.where() == [(leak, "tags.txt", 1, 1)]
+        counts[refs] = git_processes(trace)
+    assert counts[300] == counts[3], counts  # the same git processes, whatever the lines

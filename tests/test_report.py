@@ -173,7 +173,11 @@ def test_text_puts_live_keys_first_and_says_what_to_do() -> None:
 def test_text_advice_depends_on_the_command(mode: str, advice: str) -> None:
     text = render(report(scan_findings(), mode=mode), "text")
     assert advice in text
-    assert "keyscan:allow" in text and "--baseline" in text
+    assert "keyscan:allow" in text
+    # hooks take no options: the baseline is offered through the config key they read
+    assert "'baseline: .keyscan-baseline.json' in .keyscan.yaml" in text
+    source = "keyscan scan ." if mode == "scan" else "keyscan git"
+    assert f"'{source} --format json --output .keyscan-baseline.json'" in text
 
 
 def test_text_with_nothing_found_still_counts_suppressed_and_skipped() -> None:

@@ -290,6 +290,46 @@ def test_plain_git_hook_blocks_commit_all_and_commit_path(repo: Repo, rng: rando
         ["git", "commit", "-q", "-a", "-m", "fine"], cwd=repo.path, env=env, capture_output=True
     )
     assert clean.returncode == 0, clean.stderr
+    assert (clean.stdout, clean.stderr) == (b"", b"")  # a clean commit says nothing
+
+
+def test_clean_staged_run_is_silent_and_verbose_shows_the_summary(repo: Repo) -> None:
+    repo.write("app.py", "x = 1\n")
+    repo.git("add", "-A")
+    quiet = keyscan("staged", cwd=repo.path)
+    assert (quiet.code, quiet.out, quiet.err) == (0, "", "")
+    for flag in ("-v", "--verbose"):
+        loud = keyscan("staged", flag, cwd=repo.path)
+        assert (loud.code, loud.err) == (0, "")
+        assert loud.out == "keyscan: no keys found in 1 file (6 bytes scanned).\n"
+    # other formats are for programs: always written
+    assert keyscan("staged", "--format", "json", cwd=repo.path).report["findings"] == []
+
+
+def test_baseline_named_in_keyscan_yaml_is_used_by_the_hook(
+    repo: Repo, rng: random.Random
+) -> None:
+    repo.write("app.py", f"K = '{make_key('repeatposts', rng)}'\n")
+    repo.git("add", "-A")
+    accepted = staged_json(repo)
+    assert len(accepted.findings) == 1
+    # the advice of a blocked commit, followed from where the user is
+    repo.write(".keyscan-baseline.json", accepted.out)
+    repo.write(".keyscan.yaml", "baseline: .keyscan-baseline.json\n")
+    hook = keyscan("staged", cwd=repo.path)  # the plain hook's argv: no options
+    assert (hook.code, hook.out, hook.err) == (0, "", "")
+    assert keyscan("staged", "-v", cwd=repo.path).out.endswith("1 suppressed (1 baseline).\n")
+
+    repo.write("other.py", f"K = '{make_key('repeatposts', rng)}'\n")  # a new key is not in it
+    repo.git("add", "-A")
+    assert where(staged_json(repo)) == [("other.py", 1, 6, "repeatposts")]
+
+    for value, problem in (("/etc/baseline.json", "relative path"), ("../b.json", "relative path"),
+                           ("missing.json", "missing.json")):
+        repo.write(".keyscan.yaml", f"baseline: {value}\n")
+        broken = keyscan("staged", cwd=repo.path)
+        assert broken.code == 2 and broken.err.count("\n") == 1, broken.err
+        assert problem in broken.err
 
 
 # What a hook run may not pay for: the network stack, verifiers, other commands' sources,
@@ -314,25 +354,30 @@ PROBE = """
 import sys
 from {entry} import main
 try:
-    main(["staged"])
+    main({argv!r})
 except SystemExit:
     pass
 print(" ".join(sorted(sys.modules)), file=sys.stderr)
 """
+# the plain git hook, and the pre-commit framework's hook on a commit (file names passed)
+HOOK_ARGVS = (["staged"], ["pre-commit", "app.py"])
 
 
+@pytest.mark.parametrize("argv", HOOK_ARGVS, ids=[argv[0] for argv in HOOK_ARGVS])
 @pytest.mark.parametrize(
     ("entry", "module"),
     [("keyscan.launch", m) for m in HEAVY + HEAVY_WITHOUT_CLICK]
     + [("keyscan.cli", m) for m in HEAVY],
 )
-def test_hook_path_imports_stay_lean(repo: Repo, tmp_path: Path, entry: str, module: str) -> None:
+def test_hook_path_imports_stay_lean(
+    repo: Repo, tmp_path: Path, entry: str, module: str, argv: list[str]
+) -> None:
     repo.write("app.py", "x = 1\n")
     repo.git("add", "-A")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "KEYSCAN_CACHE_DIR": str(tmp_path)}
     for _ in range(2):  # the first run fills the parsed-rules cache
         done = subprocess.run(
-            [sys.executable, "-c", PROBE.format(entry=entry)],
+            [sys.executable, "-c", PROBE.format(entry=entry, argv=argv)],
             cwd=repo.path, env=env, capture_output=True, text=True,
         )
     loaded = set(done.stderr.split())

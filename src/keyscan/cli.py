@@ -99,9 +99,17 @@ class ByteSize(click.ParamType):  # type: ignore[type-arg]
         return int(match.group(1)) << _UNIT_SHIFTS[match.group(2).lower()]
 
 
+def verbose_option(func: F) -> F:
+    """`-v/--verbose` for the hook commands, which print nothing when nothing is found."""
+    return click.option(
+        "-v", "--verbose", is_flag=True, help="Also print the summary when nothing is found."
+    )(func)
+
+
 def options_from(kwargs: dict[str, Any]) -> ScanOptions:
-    """Pop the shared options out of a command's kwargs."""
+    """Pop the shared options (and a hook command's --verbose) out of a command's kwargs."""
     return ScanOptions(
+        quiet=not kwargs.pop("verbose", True),
         format=kwargs.pop("format_"),
         output=kwargs.pop("output"),
         config=kwargs.pop("config"),
@@ -123,8 +131,11 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: the one place that turns errors into exit codes and one stderr line."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        args = ["--help"]  # bare `keyscan`: the help on stdout, exit 0, as click groups do
     try:
-        code = cli.main(args=argv, prog_name="keyscan", standalone_mode=False)
+        code = cli.main(args=args, prog_name="keyscan", standalone_mode=False)
     except KeyscanError as error:
         _fail(str(error))
     except click.BadParameter as error:

@@ -2,6 +2,7 @@
 
 Schema (every key optional; anything else is an error naming the file and the key):
 
+    baseline: path.json          # a --baseline for every command (relative to this file)
     rules: [...]                 # extra rules, same shape as rules/*.yaml
     disable: [rule-id, ...]
     allow:
@@ -33,7 +34,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
-TOP_KEYS = ("rules", "disable", "allow")
+TOP_KEYS = ("baseline", "rules", "disable", "allow")
 ALLOW_KEYS = ("paths", "regexes", "secrets")
 _SHA256 = re.compile(r"sha256:([0-9a-fA-F]{64})")
 MAX_BYTES = 1 << 20  # a config is a page of YAML; 1 MiB is far past any real one
@@ -42,7 +43,7 @@ MAX_DEPTH = 64  # nesting levels
 
 
 class Config(Value):
-    __slots__ = ("allow_paths", "allow_regexes", "allow_secrets", "disable", "rules")
+    __slots__ = ("allow_paths", "allow_regexes", "allow_secrets", "baseline", "disable", "rules")
 
     def __init__(
         self,
@@ -51,12 +52,14 @@ class Config(Value):
         allow_paths: tuple[str, ...] = (),
         allow_regexes: tuple[re.Pattern[str], ...] = (),
         allow_secrets: frozenset[str] = frozenset(),
+        baseline: Path | None = None,
     ) -> None:
         self.rules: Final = rules
         self.disable: Final = disable
         self.allow_paths: Final = allow_paths
         self.allow_regexes: Final = allow_regexes
         self.allow_secrets: Final = allow_secrets  # lowercase hex sha256
+        self.baseline: Final = baseline  # resolved against the config file's folder
 
 
 def load_config(path: Path | None, explicit: bool) -> Config:
@@ -81,6 +84,7 @@ def load_config(path: Path | None, explicit: bool) -> Config:
         allow_paths=tuple(_paths(path, allow.get("paths"))),
         allow_regexes=tuple(_regexes(path, allow.get("regexes"))),
         allow_secrets=frozenset(_secrets(path, allow.get("secrets"))),
+        baseline=_baseline(path, document.get("baseline")),
     )
 
 
@@ -219,6 +223,21 @@ def _disable(path: Path, value: object, extra: tuple[Rule, ...]) -> frozenset[st
             hint = f"did you mean {close[0]!r}?" if close else "run 'keyscan rules' to list them"
             raise _error(path, f"disable: unknown rule id {_show(rule_id)} ({hint})")
     return frozenset(ids)
+
+
+def _baseline(path: Path, value: object) -> Path | None:
+    """The baseline file hooks use (they take no options): beside the config, inside its
+    folder, so a scanned repository's config cannot point keyscan at files elsewhere."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _error(path, f"'baseline' must be a file name, not {_show(value)}")
+    relative = Path(value)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise _error(
+            path, f"baseline {_show(value)} must be a relative path inside the config's folder"
+        )
+    return path.parent / relative
 
 
 def _mapping(path: Path, value: object, name: str) -> dict[Any, Any]:

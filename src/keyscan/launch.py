@@ -1,13 +1,15 @@
-"""The console-script entry: `keyscan staged`, exactly as the pre-commit hook runs it, skips click.
+"""The console-script entry: the hooks' own argv skips click.
 
 A hook runs on every commit. Importing click costs ~20 ms, a fifth of the whole
 run, to parse an argv that the hook always gives in the same form. So when the
-arguments are exactly `staged`, this module runs the same function the click
-command runs, with the same defaults, and maps errors the way `cli.main` does;
-anything else goes to the click CLI unchanged.
+arguments are exactly `staged` (the plain git hook), or `pre-commit` followed
+by file names only (the pre-commit framework's hook), this module runs the same
+function the click command runs, with the same defaults, and maps errors the
+way `cli.main` does; anything else goes to the click CLI unchanged.
 
-`run_staged` is the one implementation of `keyscan staged`; the click command in
-`keyscan.commands.staged` calls it too. Nothing here may import click.
+`run_staged` and `run_precommit` are the one implementation of `keyscan staged`
+and `keyscan pre-commit`; the click commands call them too. Nothing here may
+import click.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ FAST = (["staged"],)  # argv (after the program name) that skips click
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args in FAST:
-        sys.exit(_staged_without_click())
+        sys.exit(_without_click(None))
+    if args[:1] == ["pre-commit"] and not any(arg.startswith("-") for arg in args[1:]):
+        sys.exit(_without_click(args[1:]))  # file names only: no option to parse
     from keyscan.cli import main as cli_main
 
     cli_main(argv)
@@ -45,13 +49,59 @@ def run_staged(repo: str | None, options: ScanOptions) -> ExitCode:
     return finish(staged_findings(git_repo, setup.scanner(), stats, warn=warn), setup, stats)
 
 
-def _staged_without_click() -> int:
+def run_precommit(files: list[str], options: ScanOptions) -> ExitCode:
+    """`keyscan pre-commit [FILE ...]`: the commit, the files, or the range pre-commit asks
+    for (see `keyscan.sources.precommit`); no FILE: the whole staged change."""
+    import os
+
+    from keyscan.model import Stats
+    from keyscan.pipeline import finish, prepare, warn
+    from keyscan.sources import precommit
+
+    span = precommit.range_from_env(os.environ)
+    if span is not None:
+        return _run_range(*span, options)
+    from keyscan.sources.staged import open_work_tree, read_staged, staged_findings
+
+    git_repo, top = open_work_tree(None)
+    paths = precommit.repo_paths(files, top)
+    staged = read_staged(git_repo)
+    stats = Stats()
+    if not files or precommit.is_the_commit(paths, staged):
+        setup = prepare(options, top, mode="staged")
+        only = set(paths) if files else None
+        found = staged_findings(git_repo, setup.scanner(), stats, warn, staged=staged, only=only)
+        return finish(found, setup, stats)
+    setup = prepare(options, top, mode="files")
+    whole = precommit.files_findings(git_repo, top, paths, setup.scanner(), stats, warn)
+    return finish(whole, setup, stats)
+
+
+def _run_range(from_ref: str, to_ref: str, options: ScanOptions) -> ExitCode:
+    from keyscan.model import Stats
+    from keyscan.pipeline import finish, prepare, warn
+    from keyscan.sources.git import open_repo
+    from keyscan.sources.history import scan_revisions
+
+    repo = open_repo(None)
+    setup = prepare(options, repo.work_tree, mode="git")
+    stats = Stats()
+    # resolve_revisions refuses option-like names and names what it cannot find (exit 2)
+    findings = scan_revisions(repo, [to_ref, f"^{from_ref}"], setup.scanner(), stats, warn)
+    return finish(findings, setup, stats)
+
+
+def _without_click(files: list[str] | None) -> int:
+    """`staged` (files None) or `pre-commit FILE...`, with click's defaults for every option."""
     from keyscan.errors import ExitCode, KeyscanError, report_error
     from keyscan.pipeline import ScanOptions
 
+    options = ScanOptions(quiet=True)  # what the click commands give without -v
     # The same mapping as cli.main: one stderr line and exit 2 for what the user can fix.
     try:
-        return int(run_staged(None, ScanOptions()))  # click's defaults for every option
+        if files is None:
+            return int(run_staged(None, options))
+        return int(run_precommit(files, options))
     except KeyscanError as error:
         return int(report_error(str(error)))
     except KeyboardInterrupt:

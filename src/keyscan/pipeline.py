@@ -47,6 +47,7 @@ class ScanOptions(Value):
         "max_decompressed_bytes",
         "only_live",
         "output",
+        "quiet",
         "show_secrets",
         "verify",
     )
@@ -63,6 +64,7 @@ class ScanOptions(Value):
         include_placeholders: bool = False,
         max_archive_depth: int = 8,
         max_decompressed_bytes: int = 1 << 30,
+        quiet: bool = False,
     ) -> None:
         self.format: Final = format
         self.output: Final = output
@@ -74,6 +76,9 @@ class ScanOptions(Value):
         self.include_placeholders: Final = include_placeholders
         self.max_archive_depth: Final = max_archive_depth  # archive.Limits
         self.max_decompressed_bytes: Final = max_decompressed_bytes
+        # A hook's manners: a text report to stdout says nothing when nothing was found
+        # (the hook commands' default; -v/--verbose prints the summary).
+        self.quiet: Final = quiet
 
 
 class Setup(Value):
@@ -118,10 +123,11 @@ def prepare(options: ScanOptions, root: Path | None, mode: str) -> Setup:
     check_output(options.output)  # a bad --output fails now, not after a long scan
     config, ruleset = active_rules(options.config, root)
     baseline: frozenset[str] = frozenset()
-    if options.baseline:
+    baseline_file = options.baseline or config.baseline  # --baseline, else the config's
+    if baseline_file:
         from keyscan.filters.baseline import load_baseline  # json: only when asked for
 
-        baseline = load_baseline(options.baseline)
+        baseline = load_baseline(baseline_file)
     if options.verify or options.only_live:
         from keyscan.verify import check_environment
 
@@ -168,7 +174,10 @@ def finish(
     from keyscan.report import render, write_report
 
     report = build_report(findings, setup, stats, layer_notes)
-    write_report(render(report, setup.options.format), setup.options.output)
+    options = setup.options
+    silent = options.quiet and options.format == "text" and options.output is None
+    if not (silent and not report.findings):
+        write_report(render(report, options.format), options.output)
     return exit_code(report)
 
 

@@ -53,7 +53,8 @@ def command(repo: str | None, range_: str | None, exhaustive: bool, **kwargs: An
     # Everything the user can get wrong fails now, before a clone that may take minutes.
     setup = prepare(options, local.work_tree if local else None, mode="git")
     stats = Stats()
-    with Progress("keyscan git", unit="blobs") as display:
+    # "files", as the summary says: each distinct file version (blob) is read once
+    with Progress("keyscan git") as display:
         def progress(now: Stats) -> None:
             display.update(now.files, now.scanned_bytes)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from keyscan.cli import options_from, scan_options
+from keyscan.cli import options_from, scan_options, verbose_option
 from keyscan.errors import ExitCode
 
 
@@ -16,10 +16,12 @@ from keyscan.errors import ExitCode
 @click.argument("remote", required=False)
 @click.argument("url", required=False)
 @scan_options
+@verbose_option
 def command(remote: str | None, url: str | None, **kwargs: Any) -> ExitCode:
     """Scan the commits being pushed (git's pre-push hook input on stdin).
 
     Under pre-commit, PRE_COMMIT_FROM_REF / PRE_COMMIT_TO_REF say what is pushed.
+    Prints nothing when nothing is found (-v prints the summary).
     """
     from keyscan.model import Finding, Stats
     from keyscan.pipeline import finish, prepare, warn

@@ -18,7 +18,6 @@ from keyscan.model import SEVERITIES, Finding, Report, Rule
 from keyscan.report.common import finding_message, json_safe, revoke_text, vendor_name
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://pypi.org/project/keyscan/"
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "keyscanSecretFingerprint/v1"
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
@@ -49,7 +48,7 @@ def sarif_log(report: Report, max_results: int = MAX_RESULTS) -> dict[str, Any]:
                 "name": "keyscan",
                 "version": report.version,
                 "semanticVersion": report.version,
-                "informationUri": INFORMATION_URI,
+                # no informationUri: keyscan cannot know where its user hosts it (README)
                 "rules": descriptors,
             }
         },

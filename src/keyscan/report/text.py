@@ -117,14 +117,15 @@ def _fix_steps(report: Report) -> list[str]:
 
 def _false_positive_steps(mode: str) -> list[str]:
     # A baseline is made once over everything: fingerprints (rule, secret, path) match
-    # across scan modes that report repository-relative paths.
-    source = mode if mode in ("scan", "image") else "git"
+    # across scan modes that report repository-relative paths. Hooks take no options,
+    # so the advice names the config key that every command reads, not --baseline.
+    source = {"scan": "scan .", "image": "image"}.get(mode, "git")
     return [
         "Not a real key? Add 'keyscan:allow' on its line, list it under 'allow' in "
         ".keyscan.yaml (paths, regexes, or secrets: [\"sha256:<secret_sha256 from "
-        "--format json>\"]), or accept today's findings with "
-        f"'keyscan {source} --format json --output baseline.json' and "
-        "'--baseline baseline.json'.",
+        "--format json>\"]), or accept today's findings: "
+        f"'keyscan {source} --format json --output .keyscan-baseline.json', then "
+        "'baseline: .keyscan-baseline.json' in .keyscan.yaml (hooks and CI read it there).",
     ]
 
 

@@ -40,6 +40,7 @@ GITLINK_MODE = "160000"  # a submodule entry: a commit id, not a blob
 # A pattern, not a compiled regex: `re` compiles and caches it on first use, so the hook
 # does not pay ~0.3 ms at import for what `keyscan staged` never uses.
 _URL = r"^(?:[a-z][a-z0-9+.-]*://|[\w.-]+@[\w.-]+:)"
+_HEX = r"[0-9a-f]{40}(?:[0-9a-f]{24})?"  # a whole object id (sha1 or sha256)
 
 # What a repository's own config could make git run, turned off. Filters and textconv
 # need a driver from config plus a flag or a checkout keyscan never uses (plumbing only,
@@ -165,6 +166,25 @@ def symbolic_head(repo: GitRepo) -> str | None:
     done = _git(command(repo, "symbolic-ref", "-q", "HEAD")[1:], check=False)
     name = done.stdout.decode("utf-8", "surrogateescape").strip()
     return name if done.returncode == 0 and name else None
+
+
+def commits_of(repo: GitRepo, oids: Sequence[str]) -> dict[str, str]:
+    """object id -> the commit it is or peels to (a tag), for those that are one.
+
+    One `cat-file --batch-check` for all of them: a push of 200,000 refs costs one
+    process, not one `rev-parse` each. Only hex ids reach git.
+    """
+    asked = [oid for oid in dict.fromkeys(oids) if re.fullmatch(_HEX, oid)]
+    if not asked:
+        return {}
+    lines = b"".join(b"%s^{commit}\n" % oid.encode("ascii") for oid in asked)
+    out = run(repo, "cat-file", "--batch-check=%(objectname) %(objecttype)", input=lines)
+    found: dict[str, str] = {}
+    for oid, line in zip(asked, out.decode("ascii", "replace").splitlines(), strict=True):
+        name, _, kind = line.partition(" ")
+        if kind == "commit":
+            found[oid] = name
+    return found
 
 
 def is_ancestor(repo: GitRepo, ancestor: str, descendant: str) -> bool:

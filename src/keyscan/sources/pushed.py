@@ -60,25 +60,27 @@ def read_updates(stdin: TextIO, env: Mapping[str, str]) -> list[Update]:
 
 
 def pushed_revisions(repo: git.GitRepo, updates: list[Update], remote: str | None) -> list[str]:
-    """rev-list arguments naming exactly the commits the push sends ([] if none)."""
-    positives: list[str] = []
+    """rev-list arguments naming exactly the commits the push sends ([] if none).
+
+    A fixed number of git processes whatever the number of lines (a mirror push
+    sends one per ref): one batch lookup of every remote sha, the tracking refs
+    listed at most once, then one walk of all of it.
+    """
+    pushing = [update for update in updates if not git.is_zero(update.local_sha)]
+    if not pushing:
+        return []  # only deleted refs: nothing is sent
+    remote_shas = [u.remote_sha for u in pushing if u.remote_sha and not git.is_zero(u.remote_sha)]
+    known = git.commits_of(repo, remote_shas)  # stdin's lines: hex ids, checked at once
+    for name in remote_shas:
+        if name not in known and not _SHA.match(name):  # a name from PRE_COMMIT_FROM_REF
+            commit = git.rev_parse(repo, f"{name}^{{commit}}")
+            if commit is not None:
+                known[name] = commit
     excludes: set[str] = set()
-    for update in updates:
-        if git.is_zero(update.local_sha):
-            continue  # a deleted ref sends nothing
-        positives.append(update.local_sha)
-        remote_sha = update.remote_sha
-        known = (
-            remote_sha
-            and not git.is_zero(remote_sha)
-            and git.rev_parse(repo, f"{remote_sha}^{{commit}}")
-        )
-        if known:
-            excludes.add(remote_sha)
-        else:
-            excludes.update(_tracking(repo, remote))
-    if not positives:
-        return []
+    if any(update.remote_sha not in known for update in pushing):
+        excludes.update(_tracking(repo, remote))  # a new ref, or a remote sha never fetched
+    excludes.update(sha for sha in remote_shas if sha in known)
+    positives = list(dict.fromkeys(update.local_sha for update in pushing))
     return [*positives, *(f"^{sha}" for sha in sorted(excludes))]
 
 

@@ -14,7 +14,7 @@ paths whose new blob has a finding.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 
 from keyscan.errors import KeyscanError
 from keyscan.model import Fragment, Stats, Value
@@ -125,12 +125,22 @@ def read_staged(repo: git.GitRepo) -> Staged:
 
 
 def staged_findings(
-    repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Callable[[str], None]
+    repo: git.GitRepo,
+    scanner: Scanner,
+    stats: Stats,
+    warn: Callable[[str], None],
+    staged: Staged | None = None,
+    only: Collection[str] | None = None,
 ) -> Iterator[Finding]:
-    """Findings the staged change introduces; paths repo-relative, commit None."""
-    staged = read_staged(repo)
+    """Findings the staged change introduces; paths repo-relative, commit None.
+
+    `only`: the paths to check (the pre-commit framework's list), else every one.
+    """
+    staged = read_staged(repo) if staged is None else staged
     wanted: dict[str, list[Change]] = {}  # new blob id -> the paths that hold it
     for change in staged.changes:
+        if only is not None and change.path not in only:
+            continue
         if change.status == "U":
             # `git commit` refuses while a path is unmerged, so the hook never gets
             # here; for a manual run, say so rather than scan one side of a conflict.
