@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from fakevendor import HTML_PAGE, Answer, FakeVendors, json_answer
 from gitrepo import Repo
 from keys import PREFIXES, make_key
@@ -165,6 +167,9 @@ def test_ctrl_c_does_not_wait_out_a_backoff(fake_vendor: FakeVendors, tmp_path: 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job (`.ci/run &`) starts with SIGINT ignored, and the child
+        # would inherit that: give keyscan the disposition a terminal's Ctrl-C meets.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 20
     while not fake_vendor.requests and time.monotonic() < deadline:
@@ -173,7 +178,12 @@ def test_ctrl_c_does_not_wait_out_a_backoff(fake_vendor: FakeVendors, tmp_path: 
     time.sleep(0.2)  # now waiting out the 50 s Retry-After
     interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"Ctrl-C did not end keyscan within 30 s; its stderr: {err[-2000:]!r}")
     assert time.monotonic() - interrupted < 5
     assert process.returncode == 2
     assert err.strip().splitlines()[-1] == "keyscan: error: interrupted"
