@@ -343,3 +343,66 @@ def test_a_killed_audit_resumes_with_nothing_lost_or_reported_twice(
         assert conn.execute("SELECT count(*) FROM findings").fetchone() == (len(names),)
     again = audit(tmp_path, *names, "--workers", "1", "--new-only")
     assert again.findings == [] and again.report["summary"]["files"] == 0
+
+
+def test_progress_on_a_terminal_and_quiet_when_piped(tmp_path: Path, rng: random.Random) -> None:
+    import contextlib
+    import os
+    import pty
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from gitcli import ROOT
+    from gitrepo import BASE_ENV
+
+    names = []
+    for index in range(3):
+        repo, _ = project(tmp_path / f"r{index}", rng)
+        for step in range(5):
+            repo.write(f"n{step}.txt", "x\n" * 500 * (step + 1))
+            repo.commit()
+        names.append(f"r{index}")
+    slow = socket.socket()  # a host that takes a second to fail: the progress line shows
+    slow.bind(("127.0.0.1", 0))
+    slow.listen(4)
+
+    def stall() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = slow.accept()
+                time.sleep(1.0)
+                conn.close()
+
+    threading.Thread(target=stall, daemon=True).start()
+    url = f"http://127.0.0.1:{slow.getsockname()[1]}/slow.git"
+    env = {**os.environ, **BASE_ENV, "PYTHONPATH": str(ROOT / "src")}
+    argv = [sys.executable, "-m", "keyscan", "audit", url, *names, "--workers", "1",
+            "--format", "json", "--output", str(tmp_path / "out.json"),
+            "--cache", str(tmp_path / "mirrors")]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the audit ended
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait()
+    os.close(leader)
+    slow.close()
+    piped = audit(tmp_path, *names, "--workers", "1")
+
+    text = seen.decode("utf-8", "replace")
+    assert proc.returncode == 1
+    assert "keyscan audit: " in text and "/4 repositories" in text, text
+    assert "findings; last: r" in text
+    assert text.endswith("\r\x1b[K")  # the line is cleared at the end
+    assert piped.err == ""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from keyscan import __version__
 from keyscan.audit.executors import Executor
-from keyscan.audit.task import RepoResult, RepoTask
+from keyscan.audit.task import RepoResult, RepoTask, remember_engine
 from keyscan.model import Finding, Rule, Stats
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
     rules = setup.ruleset.rules
     engine = engine_digest(rules)
     digest = scan_digest(setup, engine)
+    remember_engine(engine, setup.engine)
     audit = inventory.begin_audit(audit_key(sources, digest))
     states = inventory.states(source.name for source in sources)
     options = setup.options
@@ -86,6 +87,8 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
     done = found = 0
     failed: set[str] = set()
     for result in _announced(executor.run(tasks), progress, len(sources)):
+        if progress is not None and (result.warnings or result.error):
+            progress.close()  # a warning starts on a line of its own
         for message in result.warnings:
             warn(f"{result.name}: {message}")
         done += 1
@@ -113,7 +116,8 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
 def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, digest: str,
           ledger: BlobLedger, cache: Path, need_secrets: bool, cores: int) -> RepoTask:
     return RepoTask(
-        name=source.name, source=source.location, cache=str(cache), engine=setup.engine,
+        name=source.name, source=source.location, cache=str(cache),
+        rules=tuple(setup.ruleset.rules),
         engine_digest=engine, digest=digest,
         last_tips=state.tips if state else None, last_digest=state.digest if state else None,
         ledger=ledger, allowlist=setup.allowlist, baseline=setup.baseline,

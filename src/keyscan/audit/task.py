@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscan.errors import KeyscanError
-from keyscan.model import Finding, Stats
+from keyscan.model import Finding, Rule, Stats
 
 if TYPE_CHECKING:
     from keyscan.engine import Engine
@@ -35,7 +35,7 @@ class RepoTask:
     name: str  # as reported and remembered (a URL without credentials)
     source: str  # a local path (read in place) or a URL (mirrored into `cache`)
     cache: str
-    engine: Engine
+    rules: tuple[Rule, ...]  # the engine is built from them once per process (`engine_for`)
     engine_digest: str  # the engine's rules: blobs scanned under other rules are scanned again
     digest: str  # engine and filters: a repository scanned under others is scanned again
     last_tips: dict[str, str] | None  # ref -> commit when last scanned (None: never)
@@ -70,11 +70,13 @@ def scan_repository(task: RepoTask) -> RepoResult:
     """Mirror (or open) the repository, and scan what the inventory has not seen."""
     from keyscan.sources.history import scan_all
     from keyscan.sources.mirror import open_source
+    from keyscan.sources.packfile import check_store
     from keyscan.sources.refs import ref_tips
 
     result = RepoResult(task.name)
     try:
         repo = open_source(task.source, Path(task.cache), _git_env(task))
+        check_store(repo)  # before any git reads objects: a FIFO among the packs would hang it
         result.tips = ref_tips(repo)
         if (result.tips == task.last_tips and task.digest == task.last_digest
                 and not task.need_secrets):
@@ -82,8 +84,8 @@ def scan_repository(task: RepoTask) -> RepoResult:
             return result
         stats = Stats()
         ledger = _Recorder(task.ledger, result)
-        findings = scan_all(repo, task.engine, stats, result.warnings.append,
-                            ledger=ledger, workers=task.cores)
+        findings = scan_all(repo, engine_for(task), stats, result.warnings.append,
+                            ledger=ledger, workers=task.cores, tips=result.tips)
     except KeyscanError as error:
         result.error = str(error) + _token_hint(task)
         return result
@@ -121,6 +123,23 @@ def _token_hint(task: RepoTask) -> str:
     from keyscan.hosts.gitauth import missing_token_hint
 
     return missing_token_hint(task.access, os.environ)
+
+
+_ENGINES: dict[str, Engine] = {}  # engine digest -> engine: built once per worker process
+
+
+def engine_for(task: RepoTask) -> Engine:
+    engine = _ENGINES.get(task.engine_digest)
+    if engine is None:
+        from keyscan.engine import Engine
+
+        engine = _ENGINES[task.engine_digest] = Engine(task.rules)
+    return engine
+
+
+def remember_engine(digest: str, engine: Engine) -> None:
+    """The client's own engine, for tasks it runs itself (and workers it forks)."""
+    _ENGINES[digest] = engine
 
 
 class _Recorder:

@@ -15,7 +15,7 @@ from typing import Any
 
 from keyscan.sources.attribution import Secrets
 
-CHUNK = 500  # ids per query: under every SQLite build's variable limit
+CHUNK = 900  # ids per query: under the variable limit of every SQLite build (999)
 _ENGINES: dict[str, Any] = {}  # url -> SQLAlchemy Engine, one per worker process
 
 
@@ -33,31 +33,39 @@ class BlobLedger:
 
     def known(self, oids: Sequence[str]) -> dict[str, Secrets]:
         """The blobs among `oids` scanned before under the same rules, with their secrets."""
-        from sqlalchemy import select
         from sqlalchemy.exc import SQLAlchemyError
 
         from keyscan.errors import KeyscanError
-        from keyscan.inventory.schema import blob_secrets, blobs
 
         if not self._reachable():
             return {}
         try:
             engine = _engine(self.url)
-            seen: set[str] = set()
-            secrets: dict[str, set[tuple[str, str]]] = {}
             with engine.connect() as conn:
+                # The driver's own cursor: tens of thousands of ids, SQLAlchemy's per-query
+                # compiling of an IN list of them cost more than the queries.
+                cursor = conn.connection.driver_connection.cursor()
+                mark = "?" if conn.dialect.name == "sqlite" else "%s"
+                seen: set[str] = set()
+                secrets: dict[str, set[tuple[str, str]]] = {}
                 for start in range(0, len(oids), CHUNK):
                     part = list(oids[start:start + CHUNK])
-                    seen.update(conn.execute(select(blobs.c.oid).where(
-                        blobs.c.engine == self.engine_digest, blobs.c.oid.in_(part))).scalars())
-                    rows = conn.execute(select(
-                        blob_secrets.c.oid, blob_secrets.c.rule_id, blob_secrets.c.secret_sha256
-                    ).where(blob_secrets.c.engine == self.engine_digest,
-                            blob_secrets.c.oid.in_(part)))
-                    for oid, rule_id, sha in rows:
+                    marks = ",".join([mark] * len(part))
+                    cursor.execute(f"SELECT oid FROM blobs WHERE engine = {mark} "
+                                   f"AND oid IN ({marks})", [self.engine_digest, *part])
+                    seen.update(row[0] for row in cursor.fetchall())
+                    cursor.execute(f"SELECT oid, rule_id, secret_sha256 FROM blob_secrets "
+                                   f"WHERE engine = {mark} AND oid IN ({marks})",
+                                   [self.engine_digest, *part])
+                    for oid, rule_id, sha in cursor.fetchall():
                         secrets.setdefault(oid, set()).add((rule_id, sha))
-        except (SQLAlchemyError, KeyscanError):  # an inventory this worker cannot open
+                cursor.close()
+        except (SQLAlchemyError, KeyscanError, OSError, ImportError):  # one it cannot open
             return {}
+        except Exception as error:  # the driver's own errors (sqlite3, psycopg)
+            if type(error).__module__.split(".")[0] in ("sqlite3", "psycopg"):
+                return {}
+            raise
         return {oid: frozenset(secrets.get(oid, ())) for oid in seen}
 
     def __reduce__(self) -> tuple[type[BlobLedger], tuple[str, str]]:

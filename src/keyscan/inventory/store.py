@@ -120,8 +120,7 @@ class Inventory:
                 self._tips(conn, repo_id, result.tips)
                 self._blobs(conn, engine_digest, result)
                 conn.execute(update(findings).where(present).values(present=False))
-                for finding in found:
-                    self._finding(conn, repo_id, audit, finding, stamp)
+                self._findings(conn, repo_id, audit, found, stamp)
             conn.execute(self._insert(sightings).from_select(
                 ["audit_id", "finding_id"], select(literal(audit.id), findings.c.id).where(present)
             ).on_conflict_do_nothing())
@@ -153,26 +152,19 @@ class Inventory:
         if rows:
             conn.execute(self._insert(blob_secrets).on_conflict_do_nothing(), rows)
 
-    def _finding(self, conn: Connection, repo_id: int, audit: Audit, finding: Finding,
-                 stamp: str) -> None:
-        commit = finding.commit
-        where = {
-            "rule_id": finding.rule_id, "vendor": finding.vendor, "severity": finding.severity,
-            "secret_redacted": finding.redacted(), "secret_sha256": finding.secret_sha256,
-            "prefix": finding.prefix, "path": finding.path, "line": finding.line,
-            "column": finding.column, "encoding": finding.encoding,
-            "commit_sha": commit.sha if commit else None,
-            "author_name": commit.author_name if commit else None,
-            "author_email": commit.author_email if commit else None,
-            "date": commit.date if commit else None,
-            "refs": json.dumps(list(finding.refs)),
-            "last_seen": stamp, "present": True,
-        }
-        statement = self._insert(findings).values(
-            repository_id=repo_id, fingerprint=finding.fingerprint,
-            first_seen=stamp, first_audit=audit.id, **where)
+    def _findings(self, conn: Connection, repo_id: int, audit: Audit,
+                  found: Sequence[Finding], stamp: str) -> None:
+        """Upsert `found` in one statement: first seen kept, the rest as seen now."""
+        if not found:
+            return
+        rows = [_row(finding) | {"repository_id": repo_id, "first_seen": stamp,
+                                 "first_audit": audit.id, "last_seen": stamp, "present": True}
+                for finding in sorted(found, key=lambda f: f.fingerprint)]
+        statement = self._insert(findings)
+        kept = ("id", "repository_id", "fingerprint", "first_seen", "first_audit")
+        changed = {c.name: statement.excluded[c.name] for c in findings.c if c.name not in kept}
         conn.execute(statement.on_conflict_do_update(
-            index_elements=["repository_id", "fingerprint"], set_=where))
+            index_elements=["repository_id", "fingerprint"], set_=changed), rows)
 
     # --- verifications --------------------------------------------------------------
 
@@ -234,6 +226,22 @@ class Inventory:
                 .where(repositories.c.name == name, findings.c.fingerprint == fingerprint)
                 .order_by(verifications.c.id))
             return [Verification(row.status, row.http_status, row.detail) for row in rows]
+
+
+def _row(finding: Finding) -> dict[str, Any]:
+    commit = finding.commit
+    return {
+        "fingerprint": finding.fingerprint,
+        "rule_id": finding.rule_id, "vendor": finding.vendor, "severity": finding.severity,
+        "secret_redacted": finding.redacted(), "secret_sha256": finding.secret_sha256,
+        "prefix": finding.prefix, "path": finding.path, "line": finding.line,
+        "column": finding.column, "encoding": finding.encoding,
+        "commit_sha": commit.sha if commit else None,
+        "author_name": commit.author_name if commit else None,
+        "author_email": commit.author_email if commit else None,
+        "date": commit.date if commit else None,
+        "refs": json.dumps(list(finding.refs)),
+    }
 
 
 def _finding_of(row: Any, audit_id: int | None) -> Finding:

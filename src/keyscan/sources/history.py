@@ -67,17 +67,19 @@ class Ledger(Protocol):
 
 def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Warn,
              progress: Progress | None = None, exhaustive: bool = False, *,
-             ledger: Ledger | None = None, workers: int | None = None) -> list[Finding]:
+             ledger: Ledger | None = None, workers: int | None = None,
+             tips: dict[str, str] | None = None) -> list[Finding]:
     """Every commit reachable from any ref, plus every stash entry in the stash reflog.
 
     `progress(stats)` is called as blobs are scanned (e.g. a progress line on a TTY);
     `exhaustive` reads every blob whole (no delta shortcut, see `blobscan`). With a
     `ledger`, blobs it knows are not scanned again, and it hears of those that were.
-    `workers`: processes for the blob scan (default: one per core).
+    `workers`: processes for the blob scan (default: one per core). `tips`: the refs
+    (`refs.ref_tips`), when the caller read them already.
     """
     scanner = _scanner(engine)
     check_store(repo)  # before any git: it would hang on a FIFO among the packs
-    stash = git.reflog(repo, "refs/stash")
+    stash = git.reflog(repo, "refs/stash") if tips is None or "refs/stash" in tips else []
     with tempfile.TemporaryFile() as spool:
         walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
         try:
@@ -92,7 +94,8 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
         known = _Known(found, None)
         return with_refs(repo, _attribute(
             repo, scanner, spool, known, stats, warn, listed,
-            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive)))
+            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive)),
+            tips)
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,

@@ -34,13 +34,22 @@ def ref_tips(repo: git.GitRepo) -> dict[str, str]:
             tips[name] = oid
         elif kind == "tag" and peeled_kind == "commit":
             tips[name] = peeled
-    for index, oid in enumerate(git.reflog(repo, "refs/stash")[1:], start=1):
-        tips[f"refs/stash@{{{index}}}"] = oid
-    if git.symbolic_head(repo) is None:
+    if "refs/stash" in tips:  # its older entries live only in its reflog
+        for index, oid in enumerate(git.reflog(repo, "refs/stash")[1:], start=1):
+            tips[f"refs/stash@{{{index}}}"] = oid
+    if not _head_names_a_branch(repo):
         head = git.rev_parse(repo, "HEAD^{commit}")
         if head is not None:
             tips["HEAD"] = head
     return tips
+
+
+def _head_names_a_branch(repo: git.GitRepo) -> bool:
+    """HEAD is `ref: refs/heads/…` (read as git writes it; a git process costs more)."""
+    try:
+        return (repo.git_dir / "HEAD").read_bytes().startswith(b"ref: ")
+    except OSError:
+        return git.symbolic_head(repo) is not None
 
 
 def refs_reaching(repo: git.GitRepo, commits: Collection[str],
@@ -79,10 +88,12 @@ def capped(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(ordered[:MAX_REFS]) + ((MORE,) if len(ordered) > MAX_REFS else ())
 
 
-def with_refs(repo: git.GitRepo, findings: list[Finding]) -> list[Finding]:
-    """`findings` with `refs` set from their introducing commits."""
+def with_refs(repo: git.GitRepo, findings: list[Finding],
+              tips: dict[str, str] | None = None) -> list[Finding]:
+    """`findings` with `refs` set from their introducing commits (`tips`: see `ref_tips`,
+    when the caller has them already)."""
     commits = {f.commit.sha for f in findings if f.commit is not None}
     if not commits:
         return findings
-    reaching = refs_reaching(repo, commits)
+    reaching = refs_reaching(repo, commits, tips)
     return [f.replace(refs=reaching.get(f.commit.sha, ())) if f.commit else f for f in findings]
