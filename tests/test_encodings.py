@@ -149,4 +149,7 @@ def test_utf16_without_a_bom_is_scanned_in_characters_and_binary_is_not_utf16() 
         (finding,) = scan(text.encode(codec))
         assert (finding.line, finding.column, finding.secret) == (2, 10, key)
     words = b"".join(n.to_bytes(4, "little") for n in range(3000))  # int32s: zeros at both
-    assert scan(words + key.encode()) != []  # scanned as bytes, not decoded
+    assert [f.secret for f in scan(words + key.encode())] == [key]  # scanned as bytes
+    # Binary that begins like UTF-16 (a resource table) and holds a key as bytes later:
+    wide = "strings table ".encode("utf-16-le") * 300 + b"\x00\x01" + key.encode() + b"\n"
+    assert [f.secret for f in scan(wide)] == [key]

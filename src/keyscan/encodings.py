@@ -116,11 +116,13 @@ MAX_INDENT = 62  # of a line of wrapped base64 that `wrapped` looks back to
 
 def wrapped(data: bytes, start: int, end: int, min_line: int, back: int = 0,
             ahead: int = 0) -> Joined | None:
-    """The lines of wrapped base64 that the run data[start:end] is one of, joined: the
-    lines after it while each line before is `min_line` or longer and the next begins
-    right after its line break and indentation (the last may be shorter, and must end
-    its line), at most `ahead` of them if that is given; `back` lines before it
-    likewise. None when the run is no line of wrapped base64."""
+    """The lines of wrapped base64 that the run data[start:end] is one of, joined. Each
+    line is the whole of its line after the indentation (a YAML plain scalar's first
+    line, `key: AAAA…`, is not joined); the lines after it follow while each line
+    before is `min_line` or longer and the next begins right after its line break and
+    indentation (the last may be shorter, and must end its line), at most `ahead` of
+    them if that is given; `back` lines before it likewise. None when the run is no
+    line of wrapped base64."""
     if not _starts_line(data, start):
         return None  # text before it on its line: code, not lines of base64
     low = start

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 ALLOW_MARK = b"keyscan:allow"
 UTF8_BOM = b"\xef\xbb\xbf"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 # A regex runs from this far before a keyword to this far after it. A match must
 # contain its keyword and fit in the window: a key is at most ~140 bytes, a
 # vendor-named setting at most ~100 bytes of name before the vendor's name.
@@ -98,17 +99,28 @@ class Engine:
         return self.scan_counted(fragment)[0]
 
     def scan_counted(self, fragment: Fragment) -> tuple[list[Finding], int]:
-        """(findings, how many matches a `keyscan:allow` on their line suppressed)."""
-        data = from_utf16(fragment.data) or fragment.data
+        """(findings, how many matches a `keyscan:allow` on their line suppressed).
+
+        UTF-16 text is scanned converted to UTF-8. Without a byte-order mark that is a
+        guess from the text's beginning (`encodings.utf16_codec`), so the bytes as they
+        are are scanned too: a binary file that begins like UTF-16 hides nothing."""
         findings: list[Finding] = []
         allowed = 0
-        locate = _Locator(data)
-        for match in sorted(self._matches(data, depth=0), key=lambda m: m.start):
-            line, column = locate(match.start)
-            if locate.on_allowed_line():
-                allowed += 1
-            else:
-                findings.append(self._finding(match, line, column, fragment))
+        converted = from_utf16(fragment.data)
+        texts = [converted] if converted is not None else []
+        if converted is None or fragment.data[:2] not in UTF16_BOMS:
+            texts.append(fragment.data)
+        for data in texts:
+            known = {(f.rule_id, f.secret) for f in findings}
+            locate = _Locator(data)
+            for match in sorted(self._matches(data, depth=0), key=lambda m: m.start):
+                line, column = locate(match.start)
+                if locate.on_allowed_line():
+                    allowed += 1
+                    continue
+                finding = self._finding(match, line, column, fragment)
+                if (finding.rule_id, finding.secret) not in known:
+                    findings.append(finding)
         return findings, allowed
 
     def quiet(self, data: bytes, low: int = 0, high: int | None = None) -> bool:
