@@ -121,6 +121,9 @@ def test_a_scheduler_gone_is_one_error_and_the_same_command_resumes(
     org: tuple[FakeHost, dict[str, str]], cluster: DaskCluster, tmp_path: Path
 ) -> None:
     host, keys = org
+    # Slower still: after the first repository lands, the other five need two more rounds
+    # of 3 s clones, so a loaded machine cannot finish the audit before the kill.
+    host.git_delay = 3.0
     work = tmp_path / "work"
     work.mkdir()
     audit = start_audit(work, host, cluster.address)
