@@ -122,7 +122,7 @@ def test_a_scheduler_gone_is_one_error_and_the_same_command_resumes(
 ) -> None:
     host, keys = org
     # Slower still: after the first repository lands, the other five need two more rounds
-    # of 3 s clones, so a loaded machine cannot finish the audit before the kill.
+    # of 3 s clones, so the kill always falls mid-audit (some repositories done, not all).
     host.git_delay = 3.0
     work = tmp_path / "work"
     work.mkdir()
@@ -131,7 +131,7 @@ def test_a_scheduler_gone_is_one_error_and_the_same_command_resumes(
     cluster.kill_scheduler()
     out, err = audit.communicate(timeout=120)
 
-    assert audit.returncode == 2 and out == ""
+    assert audit.returncode == 2 and out == "", err
     assert err == (f"keyscan: error: lost the Dask scheduler at {cluster.address}: every "
                    "repository finished so far is in the inventory; run the same command "
                    "again to resume\n")

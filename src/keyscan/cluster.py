@@ -103,6 +103,7 @@ class Cluster:
     def run(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R | Lost[T]]]:
         """(index, fn(items[index]) or Lost) for every item, in the order they finish."""
         from distributed.client import FutureCancelledError
+        from distributed.comm.core import CommClosedError
         from distributed.scheduler import KilledWorker
 
         run_id = uuid.uuid4().hex[:12]
@@ -136,7 +137,7 @@ class Cluster:
                 outcome: R | Lost[T] = future.result()
             except KilledWorker:
                 outcome = Lost("every Dask worker that ran it died (out of memory? a crash?)")
-            except FutureCancelledError:
+            except (FutureCancelledError, CommClosedError):  # gathering from a scheduler gone
                 raise self._gone() from None
             except (ImportError, ModuleNotFoundError) as error:
                 if "keyscan" in str(error):
