@@ -57,7 +57,27 @@ class TarMember:
 def members(stream: Reader) -> Iterator[TarMember]:
     """Every regular file, in stream order. Raises TarDamage where the stream breaks;
     the caller must consume (or leave) each member before asking for the next."""
+    for block, kind, size, name, _link in _headers(stream):
+        if name.endswith("/"):  # a v7 folder: a regular type, a name ending in '/'
+            kind = b"5"
+        if kind == b"S":  # old GNU sparse: more map blocks may follow; the data is the chunks
+            extended = block[482]
+            while extended:
+                extended = _exact(stream, BLOCK)[504]
+        if kind in REGULAR or kind == b"S":
+            member = TarMember(stream, name, size)
+            yield member
+            member.finish()
+        else:
+            _discard(stream, size + (-size % BLOCK) if kind not in (b"1", b"2") else 0)
+
+
+def _headers(stream: Reader) -> Iterator[tuple[bytes, bytes, int, str, str]]:
+    """(header block, type, data size, name, link target) of every entry, with the
+    pax and GNU long-name records before it folded in; the stream is left at the
+    entry's data, which the caller reads or skips before asking for the next."""
     long_name: str | None = None
+    long_link: str | None = None
     pax: dict[str, str] = {}
     while True:
         block = _exact(stream, BLOCK, allow_eof=True)
@@ -72,25 +92,17 @@ def members(stream: Reader) -> Iterator[TarMember]:
             data = _exact(stream, size + (-size % BLOCK))[:size]
             if kind == b"L":
                 long_name = _text(data.split(b"\0", 1)[0])
+            elif kind == b"K":
+                long_link = _text(data.split(b"\0", 1)[0])
             elif kind == b"x":
                 pax = _pax(data)
             continue
         name = pax.get("GNU.sparse.name") or pax.get("path") or long_name or _name(block)
+        link = pax.get("linkpath") or long_link or _text(block[157:257].split(b"\0", 1)[0])
         if "size" in pax:
             size = _pax_size(pax["size"])
-        long_name, pax = None, {}
-        if name.endswith("/"):  # a v7 folder: a regular type, a name ending in '/'
-            kind = b"5"
-        if kind == b"S":  # old GNU sparse: more map blocks may follow; the data is the chunks
-            extended = block[482]
-            while extended:
-                extended = _exact(stream, BLOCK)[504]
-        if kind in REGULAR or kind == b"S":
-            member = TarMember(stream, name, size)
-            yield member
-            member.finish()
-        else:
-            _discard(stream, size + (-size % BLOCK) if kind not in (b"1", b"2") else 0)
+        long_name, long_link, pax = None, None, {}
+        yield block, kind, size, name, link
 
 
 def _name(block: bytes) -> str:
@@ -191,41 +203,18 @@ def index(file: Reader, max_entries: int = 1 << 20) -> dict[str, Entry]:
     import os
 
     entries: dict[str, Entry] = {}
-    long_name: str | None = None
-    long_link: str | None = None
-    pax: dict[str, str] = {}
     end = file.seek(0, os.SEEK_END)  # type: ignore[attr-defined]
     file.seek(0)  # type: ignore[attr-defined]
-    while len(entries) < max_entries:
-        block = _exact(file, BLOCK, allow_eof=True)
-        if not block or block == bytes(BLOCK):
-            return entries
-        _check_sum(block)
-        kind = block[156:157]
-        size = _number(block[124:136])
-        if kind in (b"x", b"g", b"L", b"K"):
-            if size > MAX_HEADER_DATA:
-                raise TarDamage(f"a header record claims {size} bytes")
-            data = _exact(file, size + (-size % BLOCK))[:size]
-            if kind == b"L":
-                long_name = _text(data.split(b"\0", 1)[0])
-            elif kind == b"K":
-                long_link = _text(data.split(b"\0", 1)[0])
-            elif kind == b"x":
-                pax = _pax(data)
-            continue
-        name = pax.get("path") or long_name or _name(block)
-        link = pax.get("linkpath") or long_link or _text(block[157:257].split(b"\0", 1)[0])
-        if "size" in pax:
-            size = _pax_size(pax["size"])
-        long_name, long_link, pax = None, None, {}
+    for _block, kind, size, name, link in _headers(file):
+        if len(entries) >= max_entries:
+            raise TarDamage(f"more than {max_entries} entries")
         offset = file.tell()  # type: ignore[attr-defined]
         stored = size if kind not in (b"1", b"2") else 0
         if offset + stored > end:
             raise TarDamage(f"{name}: the file ends inside it")
         entries.setdefault(clean_name(name), Entry(kind, offset, stored, link))
         file.seek(offset + stored + (-stored % BLOCK))  # type: ignore[attr-defined]
-    raise TarDamage(f"more than {max_entries} entries")
+    return entries
 
 
 def clean_name(name: str) -> str:
