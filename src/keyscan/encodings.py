@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
 _MARKS = frozenset(b"%\\&#;")  # escapes' marks: a percent-encoded key is one run, too
+RUN_BYTES = _ALPHABET | _MARKS  # what `long_runs` counts as a run's characters
 _RUN = re.compile(rb"[A-Za-z0-9+/]*")
 _RUN_LIMIT = 8192  # decode at most this much on each side of a hit: a huge blob stays cheap
 

@@ -23,10 +23,11 @@ import importlib
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from keyscan.encodings import (
     MAX_INDENT,
+    RUN_BYTES,
     from_utf16,
     long_runs,
     run_bounds,
@@ -40,7 +41,7 @@ from keyscan.model import Finding, Fragment, Rule, Value
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Final
+    from typing import Any, Final
 
     from keyscan.gates import Hit
 
@@ -90,6 +91,7 @@ class Engine:
         self.reach = max(self._overlap + 1, self._run)
         self._prefixes = frozenset(p.encode() for rule in self.rules for p in rule.prefixes)
         self._gates: Gates | None = None  # built when first needed: see `gates.py`
+        self._signs: Any = None  # built when `quiet` is first asked: see `_signs`
 
     def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
         return (Engine, (self.rules,))
@@ -132,9 +134,6 @@ class Engine:
         which the engine converts first.
         """
         high = len(data) if high is None else high
-        window = data[low:high]
-        if any(True for _ in self._keyword_hits(window)):
-            return False
         # An edit at the start of a line of wrapped base64 (the last one may be short)
         # can complete a prefix that the line end before it cut: the runs are sought
         # from far enough back to hold that line's end too.
@@ -144,6 +143,13 @@ class Engine:
             end = line - 1 if data[line - 1] == 13 else line  # CRLF
             if end > 0 and data[end - 1] in _BASE64:
                 runs_low = max(0, min(low, end - self._run))
+        if self._signs is None:
+            self._signs = _signs(self._by_keyword, self._run)
+        if self._run > 1 and self._signs.search(data, runs_low, high) is None:
+            return True  # no keyword and no long run: most windows of a history end here
+        window = data[low:high]
+        if any(True for _ in self._keyword_hits(window)):
+            return False
         if runs_low < low:
             window = data[runs_low:high]
         regions = []
@@ -231,6 +237,23 @@ class Engine:
             encoding=match.encoding,
             commit=fragment.commit,
         )
+
+
+def _signs(keywords: Iterable[bytes], run: int) -> Any:
+    """One RE2 pattern for "a keyword in any case, or `run` characters of a run": where
+    it finds nothing, `quiet` would find no sign either (it finds a superset of both), in
+    one linear pass where the exact checks cost a lowercased copy and a pass per anchor
+    and per run. Most windows a history checks are small and clean, so their cost was
+    the checks' per-call overhead, which one call to C replaces. RE2 (a dependency for
+    config patterns) because Python's `re` runs an alternation of literals ~60x slower."""
+    import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
+
+    words = b"|".join(re.escape(word) for word in sorted(keywords))
+    run_bytes = re.escape(bytes(sorted(RUN_BYTES)))
+    sign = rb"[%s]{%d}" % (run_bytes, max(run, 1))  # (`quiet` asks only when run > 1)
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
+    return re2.compile(rb"(?i:%s)|%s" % (words, sign) if words else sign, options)
 
 
 def _mentions(data: bytes, word: bytes) -> bool:

@@ -106,6 +106,25 @@ def read_walk(
         yield _header(raw, diffs), diffs
 
 
+def walk_commits(stream: IO[bytes]) -> Iterator[tuple[bytes, list[bytes]]]:
+    """(id, parent ids) of each commit of the walk, in its order, undecoded: `read_walk`'s
+    layout (a header's four fields and a change's path are consumed whole, so no name or
+    path is mistaken for a header), without decoding any change."""
+    toks = tokens(stream)
+    last = b""
+    for tok in toks:
+        tok = tok.lstrip(b"\n")
+        if tok.startswith(b"\x01"):
+            for _ in range(4):
+                next(toks)
+            if tok != last:  # git repeats the header for each parent's diff
+                last = tok
+                sha, *parents = tok[1:].split(b" ")
+                yield sha, parents
+        elif tok.startswith(b":"):
+            next(toks)
+
+
 def _header(raw: tuple[bytes, ...], diffs: list[list[Change]]) -> Header | None:
     if not any(diffs):
         return None

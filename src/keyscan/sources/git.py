@@ -368,8 +368,9 @@ def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[s
     blobs = []
     for line in out.split(b"\n"):  # tens of thousands of lines: skip non-blobs cheaply
         if line.startswith(b"blob "):
-            _, oid, size, base = line.decode("ascii").split(" ")
-            blobs.append((oid, int(size), "" if is_zero(base) else base))
+            _, oid, size, base = line.split(b" ")
+            blobs.append((oid.decode("ascii"), int(size),
+                          base.decode("ascii") if base.strip(b"0") else ""))  # zeros: none
     return blobs
 
 

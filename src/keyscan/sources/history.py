@@ -95,7 +95,7 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
         return with_refs(repo, _attribute(
             repo, scanner, spool, known, stats, warn, listed,
             lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive)),
-            tips)
+            tips, walk=spool)
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,

@@ -8,12 +8,16 @@ One `git rev-list --topo-order --reverse --parents` over every tip answers all
 findings at once: parents come before their children, so each commit's set of
 reachable targets (a bitset, one bit per introducing commit) is its parents'
 sets joined, plus its own bit. Only commits that reach some target keep a set.
+A whole-history scan has walked every tip already (`git log --topo-order`, each
+commit after all its children): `refs_from_walk` reads the same answer from that
+walk the other way round, with no second git.
 """
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Collection, Sequence
+from typing import IO
 
 from keyscan.model import Finding
 from keyscan.sources import git
@@ -83,17 +87,55 @@ def refs_reaching(repo: git.GitRepo, commits: Collection[str],
     return {oid: capped(found) for oid, found in names.items()}
 
 
+def refs_from_walk(walk: IO[bytes], commits: Collection[str], tips: dict[str, str]
+                   ) -> dict[str, tuple[str, ...]]:
+    """`refs_reaching`'s answer from a history walk's spool (`attribution.WALK_ARGS` over
+    every tip in `tips`): commits come after all their children, so a commit is reached
+    from its own tips and from every tip that reaches a child; only commits whose
+    children were seen and that are not yet reached themselves (the walk's frontier)
+    hold a set (a bitset, one bit per tip commit)."""
+    from keyscan.sources.attribution import walk_commits
+
+    targets = {oid.encode("ascii") for oid in commits}
+    if not targets:
+        return {}
+    bit_of: dict[bytes, int] = {}
+    for tip in tips.values():
+        bit_of.setdefault(tip.encode("ascii"), 1 << len(bit_of))
+    pending: dict[bytes, int] = {}
+    found: dict[bytes, int] = {}
+    for sha, parents in walk_commits(walk):
+        bits = pending.pop(sha, 0) | bit_of.get(sha, 0)
+        for parent in parents:
+            pending[parent] = pending.get(parent, 0) | bits
+        if sha in targets:
+            found[sha] = bits
+    names: dict[str, list[str]] = {oid: [] for oid in commits}
+    for name, tip in tips.items():
+        bit = bit_of[tip.encode("ascii")]
+        for sha, bits in found.items():
+            if bits & bit:
+                names[sha.decode("ascii")].append(name)
+    return {oid: capped(found_names) for oid, found_names in names.items()}
+
+
 def capped(names: Sequence[str]) -> tuple[str, ...]:
     ordered = sorted(names)
     return tuple(ordered[:MAX_REFS]) + ((MORE,) if len(ordered) > MAX_REFS else ())
 
 
 def with_refs(repo: git.GitRepo, findings: list[Finding],
-              tips: dict[str, str] | None = None) -> list[Finding]:
+              tips: dict[str, str] | None = None, walk: IO[bytes] | None = None
+              ) -> list[Finding]:
     """`findings` with `refs` set from their introducing commits (`tips`: see `ref_tips`,
-    when the caller has them already)."""
+    when the caller has them already; `walk`: the spool of a walk over all of them, see
+    `refs_from_walk`)."""
     commits = {f.commit.sha for f in findings if f.commit is not None}
     if not commits:
         return findings
-    reaching = refs_reaching(repo, commits, tips)
+    if walk is not None:
+        walk.seek(0)
+        reaching = refs_from_walk(walk, commits, ref_tips(repo) if tips is None else tips)
+    else:
+        reaching = refs_reaching(repo, commits, tips)
     return [f.replace(refs=reaching.get(f.commit.sha, ())) if f.commit else f for f in findings]
