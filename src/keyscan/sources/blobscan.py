@@ -60,7 +60,7 @@ KEEP_BYTES = 32 << 20  # rebuilt delta bases a worker keeps until their deltas a
 MAX_DELTA_BLOB = 256 << 20
 TICK = 256  # blobs between progress updates in this process
 Progress = Callable[[Stats], None]
-Found = dict[str, Secrets]  # blob id -> what the engine finds in it (blobs with any)
+Sites = dict[str, "list[Finding]"]  # blob id -> its findings (path: the id; line, column)
 Blob = tuple[str, int, str]  # id, size, delta base id ("" when none): see git.list_blobs
 Packed = tuple[str, int, Location, "Location | None"]  # id, size, where, where its base is
 
@@ -76,8 +76,8 @@ class _Job:
         self.exhaustive = exhaustive
         self.tick: Callable[[], None] | None = None  # progress, in this process only
 
-    def __call__(self, scanner: Scanner) -> dict[str, Secrets]:
-        found: dict[str, Secrets] = {}
+    def __call__(self, scanner: Scanner) -> Found:
+        found = Found()
         unread = _scan_packed(self, scanner, found) + self.loose
         contents = git.iter_contents(self.repo, unread, unreadable=scanner.tally.unreadable)
         for n, (oid, data) in enumerate(contents):
@@ -92,21 +92,50 @@ class _Job:
         return _Job(self.repo, [], [], oids, self.exhaustive)
 
 
+class Found:
+    """What a blob scan found, for the blobs with any: their secrets (see `secrets_in`), and
+    their findings as the scan made them (path: the blob's id, or `id!member`), so that
+    a history reports a finding's line and column without reading its blob again."""
+
+    __slots__ = ("secrets", "sites")
+
+    def __init__(self) -> None:
+        self.secrets: dict[str, Secrets] = {}
+        self.sites: Sites = {}
+
+    def add(self, oid: str, findings: list[Finding]) -> None:
+        if findings:
+            self.secrets[oid] = _secrets(findings)
+            self.sites[oid] = findings
+
+    def update(self, other: Found) -> None:
+        self.secrets.update(other.secrets)
+        self.sites.update(other.sites)
+
+
 def secrets_in(scanner: Scanner, data: bytes | git.BigBlob, oid: str = "") -> Secrets:
     """What the engine finds in `data`, as (rule id, the secret's sha256) pairs: the hash,
     not the secret, so that what an inventory remembers of a blob compares alike."""
+    return _secrets(_findings_in(scanner, data, oid))
+
+
+def _findings_in(scanner: Scanner, data: bytes | git.BigBlob, oid: str) -> list[Finding]:
     if isinstance(data, git.BigBlob):
-        findings: list[Finding] = scanner.emit_stream(oid, data.chunks())
-    else:
-        findings = scanner.emit(Fragment(data=data, path=oid)).findings
+        return scanner.emit_stream(oid, data.chunks())
+    return scanner.emit(Fragment(data=data, path=oid)).findings
+
+
+def _secrets(findings: list[Finding]) -> Secrets:
     return frozenset((f.rule_id, f.secret_sha256) for f in findings)
 
 
 def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: Stats,
                 warn: Callable[[str], None], progress: Progress | None = None,
-                exhaustive: bool = False, workers: int | None = None) -> dict[str, Secrets]:
+                exhaustive: bool = False, workers: int | None = None,
+                sites: Sites | None = None) -> dict[str, Secrets]:
     """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any,
-    on `workers` processes (default: one per core).
+    on `workers` processes (default: one per core); `sites`, when given, gets their
+    findings (see `Found`).
 
     `exhaustive`: every blob scanned whole, no delta shortcut (`keyscan git --exhaustive`;
     the tests hold the two to the same findings)."""
@@ -132,11 +161,11 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
         job.tick = tick
         found = job(scanner)
         tick()
-        return found
+        return _unpack(found, sites)
     count = workers * SHARDS_PER_WORKER
     jobs = [_Job(repo, packs, shard, [], exhaustive) for shard in _shards(packed, count)]
     jobs += [_Job(repo, packs, [], part, exhaustive) for part in _split(loose, count)]
-    found = {}
+    found = Found()
     def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
         assert isinstance(job, _Job)
         return job.through_git()
@@ -144,7 +173,13 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
     for part in run_parts(jobs, scanner, workers, warn, again=again):
         found.update(part)
         tick()
-    return found
+    return _unpack(found, sites)
+
+
+def _unpack(found: Found, sites: Sites | None) -> dict[str, Secrets]:
+    if sites is not None:
+        sites.update(found.sites)
+    return found.secrets
 
 
 def _within_limits(blobs: list[Blob], scanner: Scanner) -> list[Blob]:
@@ -159,7 +194,7 @@ def _within_limits(blobs: list[Blob], scanner: Scanner) -> list[Blob]:
     return kept
 
 
-def _scan_packed(job: _Job, scanner: Scanner, found: dict[str, Secrets]) -> list[str]:
+def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
     """Scan the job's packed blobs into `found`; the ids of those the packs could not give
     (big deltas come from git: see the module's doc).
 
@@ -233,22 +268,20 @@ class _InOrder:
 
 
 def _scan(scanner: Scanner, oid: str, data: bytes | git.BigBlob,
-          check: list[tuple[int, int]] | None, found: dict[str, Secrets]) -> bool:
+          check: list[tuple[int, int]] | None, found: Found) -> bool:
     """Scan `data` into `found`; with `check`, only if those spans are not quiet (the
     rest is a quiet base's). True if it was quiet."""
     if isinstance(data, git.BigBlob):
         try:
-            secrets = secrets_in(scanner, data, oid)
+            findings = _findings_in(scanner, data, oid)
         except KeyscanError as error:  # git gave less than the blob's size
             scanner.tally.unreadable(oid, str(error))
             return False
         quiet = False
     else:
         scanned = scanner.emit(Fragment(data=data, path=oid), check=check)
-        secrets = frozenset((f.rule_id, f.secret_sha256) for f in scanned.findings)
-        quiet = scanned.quiet
-    if secrets:
-        found[oid] = secrets
+        findings, quiet = scanned.findings, scanned.quiet
+    found.add(oid, findings)
     return quiet
 
 

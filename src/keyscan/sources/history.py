@@ -37,7 +37,7 @@ from keyscan.sources.attribution import (
     parse_renames,
     read_walk,
 )
-from keyscan.sources.blobscan import Progress, scan_listed, secrets_in
+from keyscan.sources.blobscan import Progress, Sites, scan_listed, secrets_in
 from keyscan.sources.driver import Scanner, report_unreadable
 from keyscan.sources.packfile import (
     HASH_SIZES,
@@ -82,9 +82,10 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
     stash = git.reflog(repo, "refs/stash") if tips is None or "refs/stash" in tips else []
     with tempfile.TemporaryFile() as spool:
         walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
+        sites: Sites = {}  # the findings of the blobs scanned now, where they are
         try:
             found, listed = _scan_store(repo, scanner, stats, warn, progress, exhaustive,
-                                        ledger, workers)
+                                        ledger, workers, sites)
         except BaseException:
             walk.kill()
             walk.wait()
@@ -94,23 +95,24 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
         known = _Known(found, None)
         return with_refs(repo, _attribute(
             repo, scanner, spool, known, stats, warn, listed,
-            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive)),
-            tips, walk=spool)
+            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive),
+            sites), tips, walk=spool)
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
                 progress: Progress | None, exhaustive: bool, ledger: Ledger | None,
-                workers: int | None) -> tuple[dict[str, Secrets], set[str]]:
+                workers: int | None, sites: Sites) -> tuple[dict[str, Secrets], set[str]]:
     """Secrets of every blob in the object store (those a ledger knows are not scanned
-    again), and the ids of every blob listed."""
+    again), and the ids of every blob listed; `sites` gets the findings of those scanned."""
     blobs = _listable(repo, scanner, None)
     listed = {oid for oid, _, _ in blobs}
     if ledger is None:
         return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
-                           workers), listed
+                           workers, sites), listed
     before = ledger.known([oid for oid, _, _ in blobs])
     fresh = [blob for blob in blobs if blob[0] not in before]
-    found = scan_listed(repo, scanner, fresh, stats, warn, progress, exhaustive, workers)
+    found = scan_listed(repo, scanner, fresh, stats, warn, progress, exhaustive, workers,
+                        sites)
     ledger.scanned([oid for oid, _, _ in fresh], found)
     found.update((oid, secrets) for oid, secrets in before.items() if secrets)
     return found, listed
@@ -295,7 +297,8 @@ class _Known:
 
 def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Known,
                stats: Stats, warn: Warn, listed: set[str],
-               scan_missing: Callable[[list[str]], dict[str, Secrets]]) -> list[Finding]:
+               scan_missing: Callable[[list[str]], dict[str, Secrets]],
+               sites: Sites | None = None) -> list[Finding]:
     named: set[str] = set()  # every blob a commit holds: those not listed are unreadable
     suspects = set(known.found)
 
@@ -334,7 +337,7 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
     intros = Introductions(known, lambda parent, commit, path: renames[parent, commit].get(path))
     for header, order, diffs in touching:
         intros.add(header, order, diffs)
-    return _findings(repo, scanner, intros.first)
+    return _findings(repo, scanner, intros.first, sites or {})
 
 
 def _touching(spool: IO[bytes], keep: Callable[[str, str], bool], stats: Stats
@@ -378,8 +381,10 @@ def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]], warn: Warn
 
 
 def _findings(repo: git.GitRepo, scanner: Scanner,
-              first: dict[tuple[str, str, str], Introduction]) -> list[Finding]:
-    """Rescan each introducing version (with its real path) for line and column."""
+              first: dict[tuple[str, str, str], Introduction], sites: Sites) -> list[Finding]:
+    """Each introduction's finding, with line and column in the introducing version: as
+    the blob scan found it (`sites`), else (a blob an inventory knew, an old version read
+    for a range) that version scanned again."""
     wanted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}  # (rule id, sha256)s
     intro_of: dict[tuple[str, str, str], Introduction] = {}
     for (rule_id, secret, path), intro in first.items():
@@ -390,20 +395,31 @@ def _findings(repo: git.GitRepo, scanner: Scanner,
     for group in wanted:
         groups_of.setdefault(group[0], []).append(group)
     findings: list[Finding] = []
-    rescan = scanner.quiet_copy()  # counted once already, in the blob scan
-    for blob, data in git.iter_contents(repo, groups_of):  # one stream, not a request each
+
+    def add(blob: str, hits: list[Finding]) -> None:
         for group in groups_of[blob]:
             header = intro_of[group].header
             commit = Commit(header.sha, header.author_name, header.author_email, header.date)
             keys = wanted[group]
             seen: set[tuple[str, str]] = set()
-            if isinstance(data, git.BigBlob):
-                hits = rescan.emit_stream(group[1], data.chunks(), commit)
-            else:
-                hits = rescan.emit(Fragment(data=data, path=group[1], commit=commit)).findings
             for hit in sorted(hits, key=lambda f: (f.line, f.column)):
                 key = (hit.rule_id, hit.secret_sha256)  # secrets are known by their hash
                 if key in keys - seen:
                     seen.add(key)
-                    findings.append(hit.replace(commit=commit))
+                    # the scan's path is the blob's id (or `id!member`): the real one
+                    findings.append(hit.replace(path=group[1] + hit.path[len(blob):],
+                                                commit=commit))
+
+    unread = [blob for blob in groups_of if blob not in sites]
+    for blob in groups_of:
+        if blob in sites:
+            add(blob, sites[blob])
+    if not unread:
+        return findings
+    rescan = scanner.quiet_copy()  # counted once already, in the blob scan
+    for blob, data in git.iter_contents(repo, unread):  # one stream, not a request each
+        if isinstance(data, git.BigBlob):
+            add(blob, rescan.emit_stream(blob, data.chunks()))
+        else:
+            add(blob, rescan.emit(Fragment(data=data, path=blob)).findings)
     return findings
