@@ -91,7 +91,7 @@ class Engine:
         self.reach = max(self._overlap + 1, self._run)
         self._prefixes = frozenset(p.encode() for rule in self.rules for p in rule.prefixes)
         self._gates: Gates | None = None  # built when first needed: see `gates.py`
-        self._signs: Any = None  # built when `quiet` is first asked: see `_signs`
+        self._signs: _Signs | None = None  # built when `quiet` is first asked
 
     def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
         return (Engine, (self.rules,))
@@ -143,12 +143,20 @@ class Engine:
             end = line - 1 if data[line - 1] == 13 else line  # CRLF
             if end > 0 and data[end - 1] in _BASE64:
                 runs_low = max(0, min(low, end - self._run))
-        if self._signs is None:
-            self._signs = _signs(self._by_keyword, self._run)
-        if self._run > 1 and self._signs.search(data, runs_low, high) is None:
-            return True  # no keyword and no long run: most windows of a history end here
         window = data[low:high]
-        if any(True for _ in self._keyword_hits(window)):
+        if self._run > 1:
+            if self._signs is None:
+                self._signs = _Signs(self._by_keyword, self._run)
+            sign = self._signs.first.search(data, runs_low, high)
+            if sign is None:
+                return True  # no keyword and no long run: most windows of a history end here
+            if sign.group(1) is not None:
+                return False  # a keyword
+            # The first sign is a run: no keyword before it, maybe one after.
+            keyword = self._signs.keyword
+            if keyword is not None and keyword.search(data, sign.start(), high) is not None:
+                return False
+        elif any(True for _ in self._keyword_hits(window)):
             return False
         if runs_low < low:
             window = data[runs_low:high]
@@ -239,21 +247,28 @@ class Engine:
         )
 
 
-def _signs(keywords: Iterable[bytes], run: int) -> Any:
-    """One RE2 pattern for "a keyword in any case, or `run` characters of a run": where
-    it finds nothing, `quiet` would find no sign either (it finds a superset of both), in
-    one linear pass where the exact checks cost a lowercased copy and a pass per anchor
-    and per run. Most windows a history checks are small and clean, so their cost was
-    the checks' per-call overhead, which one call to C replaces. RE2 (a dependency for
-    config patterns) because Python's `re` runs an alternation of literals ~60x slower."""
-    import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
+class _Signs:
+    """Two RE2 patterns for `quiet`: `first` finds the first keyword (in any case, as group
+    1) or `run` characters of a run, `keyword` a keyword. Where they find nothing, the
+    exact checks would find no sign either (they find a superset), in one linear pass
+    where those cost a lowercased copy and a pass per anchor and per run: most windows a
+    history checks are small and clean, and their cost was the checks' per-call
+    overhead, which one call to C replaces. RE2 (a dependency already, for config
+    patterns) because Python's `re` runs an alternation of literals ~60x slower."""
 
-    words = b"|".join(re.escape(word) for word in sorted(keywords))
-    run_bytes = re.escape(bytes(sorted(RUN_BYTES)))
-    sign = rb"[%s]{%d}" % (run_bytes, max(run, 1))  # (`quiet` asks only when run > 1)
-    options = re2.Options()
-    options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
-    return re2.compile(rb"(?i:%s)|%s" % (words, sign) if words else sign, options)
+    __slots__ = ("first", "keyword")
+
+    def __init__(self, keywords: Iterable[bytes], run: int) -> None:
+        import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
+
+        options = re2.Options()
+        options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
+        words = b"|".join(re.escape(word) for word in sorted(keywords))
+        sign = rb"[%s]{%d}" % (re.escape(bytes(sorted(RUN_BYTES))), run)
+        # `(?i:(...))` even without keywords keeps group 1; a run never matches it empty
+        self.first = re2.compile(rb"(?i:(%s))|%s" % (words, sign) if words else
+                                 rb"()\x00\xff\x00|%s" % sign, options)
+        self.keyword: Any = re2.compile(rb"(?i:%s)" % words, options) if words else None
 
 
 def _mentions(data: bytes, word: bytes) -> bool:

@@ -70,11 +70,13 @@ def tokens(stream: IO[bytes], chunk: int = 1 << 20) -> Iterator[bytes]:
 
 
 def read_walk(
-    stream: IO[bytes], keep: Callable[[str, str], bool]
+    stream: IO[bytes], keep: Callable[[str, str], bool], graph: bytearray | None = None
 ) -> Iterator[tuple[Header | None, list[list[Change]]]]:
     """Per commit: its header and its per-parent diffs, holding only changes that
     `keep(old_blob, new_blob)` accepts (both ids as git prints them). The header is
-    None when no change was kept: most commits of a long history, not worth decoding."""
+    None when no change was kept: most commits of a long history, not worth decoding.
+    `graph`, when given, gets each commit's `\\x01id parents\\0`, in the walk's order
+    (see `refs.refs_from_walk`)."""
     toks = tokens(stream)
     raw: tuple[bytes, ...] = ()  # the current commit's header tokens, undecoded
     diffs: list[list[Change]] = []
@@ -84,6 +86,9 @@ def read_walk(
             if not raw or raw[0] != tok:  # git repeats the header for each parent's diff
                 if raw:
                     yield _header(raw, diffs), diffs
+                if graph is not None:
+                    graph += tok
+                    graph += b"\0"
                 raw = (tok, next(toks), next(toks), next(toks), next(toks))
                 diffs = []
             else:
@@ -104,25 +109,6 @@ def read_walk(
                 )
     if raw:
         yield _header(raw, diffs), diffs
-
-
-def walk_commits(stream: IO[bytes]) -> Iterator[tuple[bytes, list[bytes]]]:
-    """(id, parent ids) of each commit of the walk, in its order, undecoded: `read_walk`'s
-    layout (a header's four fields and a change's path are consumed whole, so no name or
-    path is mistaken for a header), without decoding any change."""
-    toks = tokens(stream)
-    last = b""
-    for tok in toks:
-        tok = tok.lstrip(b"\n")
-        if tok.startswith(b"\x01"):
-            for _ in range(4):
-                next(toks)
-            if tok != last:  # git repeats the header for each parent's diff
-                last = tok
-                sha, *parents = tok[1:].split(b" ")
-                yield sha, parents
-        elif tok.startswith(b":"):
-            next(toks)
 
 
 def _header(raw: tuple[bytes, ...], diffs: list[list[Change]]) -> Header | None:

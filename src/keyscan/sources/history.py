@@ -93,10 +93,12 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
         git.check_exit(walk, "log")
         spool.seek(0)
         known = _Known(found, None)
-        return with_refs(repo, _attribute(
+        graph = bytearray()  # every commit and its parents, as the walk met them
+        findings = _attribute(
             repo, scanner, spool, known, stats, warn, listed,
             lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive),
-            sites), tips, walk=spool)
+            sites, graph)
+        return with_refs(repo, findings, tips, graph=bytes(graph))
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
@@ -298,7 +300,7 @@ class _Known:
 def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Known,
                stats: Stats, warn: Warn, listed: set[str],
                scan_missing: Callable[[list[str]], dict[str, Secrets]],
-               sites: Sites | None = None) -> list[Finding]:
+               sites: Sites | None = None, graph: bytearray | None = None) -> list[Finding]:
     named: set[str] = set()  # every blob a commit holds: those not listed are unreadable
     suspects = set(known.found)
 
@@ -306,7 +308,7 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
         named.add(new)
         return new in suspects or old in suspects
 
-    touching = _touching(spool, keep, stats)
+    touching = _touching(spool, keep, stats, graph)
     missing = sorted(oid for oid in named - listed if not git.is_zero(oid))
     if missing:
         more = scan_missing(missing)
@@ -340,11 +342,12 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
     return _findings(repo, scanner, intros.first, sites or {})
 
 
-def _touching(spool: IO[bytes], keep: Callable[[str, str], bool], stats: Stats
-              ) -> list[tuple[Header, int, list[list[Change]]]]:
-    """The commits that change a suspect blob: per-finding bookkeeping."""
+def _touching(spool: IO[bytes], keep: Callable[[str, str], bool], stats: Stats,
+              graph: bytearray | None = None) -> list[tuple[Header, int, list[list[Change]]]]:
+    """The commits that change a suspect blob: per-finding bookkeeping (and, into
+    `graph`, every commit's parents: see `read_walk`)."""
     touching = []
-    for order, (header, diffs) in enumerate(read_walk(spool, keep)):
+    for order, (header, diffs) in enumerate(read_walk(spool, keep, graph)):
         stats.commits += 1
         if header is not None:  # it changes a suspect blob
             touching.append((header, order, diffs))

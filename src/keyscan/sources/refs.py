@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Collection, Sequence
-from typing import IO
 
 from keyscan.model import Finding
 from keyscan.sources import git
@@ -87,15 +86,13 @@ def refs_reaching(repo: git.GitRepo, commits: Collection[str],
     return {oid: capped(found) for oid, found in names.items()}
 
 
-def refs_from_walk(walk: IO[bytes], commits: Collection[str], tips: dict[str, str]
+def refs_from_walk(graph: bytes, commits: Collection[str], tips: dict[str, str]
                    ) -> dict[str, tuple[str, ...]]:
-    """`refs_reaching`'s answer from a history walk's spool (`attribution.WALK_ARGS` over
-    every tip in `tips`): commits come after all their children, so a commit is reached
-    from its own tips and from every tip that reaches a child; only commits whose
-    children were seen and that are not yet reached themselves (the walk's frontier)
-    hold a set (a bitset, one bit per tip commit)."""
-    from keyscan.sources.attribution import walk_commits
-
+    """`refs_reaching`'s answer from a history walk over every tip in `tips`: `graph` holds
+    each commit's `\\x01id parents\\0` as the walk met it (`attribution.read_walk`), each
+    commit after all its children. So a commit is reached from its own tips and from every
+    tip that reaches a child; only the walk's frontier (commits whose children were seen,
+    not yet reached themselves) holds a set (a bitset, one bit per tip commit)."""
     targets = {oid.encode("ascii") for oid in commits}
     if not targets:
         return {}
@@ -104,7 +101,10 @@ def refs_from_walk(walk: IO[bytes], commits: Collection[str], tips: dict[str, st
         bit_of.setdefault(tip.encode("ascii"), 1 << len(bit_of))
     pending: dict[bytes, int] = {}
     found: dict[bytes, int] = {}
-    for sha, parents in walk_commits(walk):
+    for header in graph.split(b"\0"):
+        if not header:
+            continue  # after the last
+        sha, *parents = header[1:].split(b" ")
         bits = pending.pop(sha, 0) | bit_of.get(sha, 0)
         for parent in parents:
             pending[parent] = pending.get(parent, 0) | bits
@@ -125,17 +125,16 @@ def capped(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def with_refs(repo: git.GitRepo, findings: list[Finding],
-              tips: dict[str, str] | None = None, walk: IO[bytes] | None = None
+              tips: dict[str, str] | None = None, graph: bytes | None = None
               ) -> list[Finding]:
     """`findings` with `refs` set from their introducing commits (`tips`: see `ref_tips`,
-    when the caller has them already; `walk`: the spool of a walk over all of them, see
+    when the caller has them already; `graph`: a walk over all of them, see
     `refs_from_walk`)."""
     commits = {f.commit.sha for f in findings if f.commit is not None}
     if not commits:
         return findings
-    if walk is not None:
-        walk.seek(0)
-        reaching = refs_from_walk(walk, commits, ref_tips(repo) if tips is None else tips)
+    if graph is not None:
+        reaching = refs_from_walk(graph, commits, ref_tips(repo) if tips is None else tips)
     else:
         reaching = refs_reaching(repo, commits, tips)
     return [f.replace(refs=reaching.get(f.commit.sha, ())) if f.commit else f for f in findings]
