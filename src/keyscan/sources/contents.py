@@ -44,12 +44,13 @@ def expander(limits: Limits) -> Expand | None:
 
 
 def _looks_like_archive(head: bytes) -> bool:
+    first = head[:4]
+    if not (first[:2] in (b"PK", b"\x1f\x8b", b"BZ") or first == b"\xfd7zX"
+            or head[257:262] == b"ustar"):
+        return False  # most input: decided without an import (a history asks per blob)
     from keyscan.sources.archive import kind_of  # only for input that starts like one
 
-    first = head[:4]
-    cheap = (first[:2] in (b"PK", b"\x1f\x8b", b"BZ") or first == b"\xfd7zX"
-             or head[257:262] == b"ustar")
-    return cheap and kind_of(head[:HEAD]) is not None
+    return kind_of(head[:HEAD]) is not None
 
 
 def _members(stream: Reader, path: str, limits: Limits, tally: Tally) -> Iterator[Stream]:

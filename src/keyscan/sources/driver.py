@@ -35,6 +35,8 @@ Filters, verification and reports follow in `pipeline.build_report`, also one pl
 
 from __future__ import annotations
 
+import io  # loaded at every interpreter's start-up: free here
+
 from keyscan.model import Finding, Fragment
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
@@ -177,8 +179,6 @@ class Scanner:
         tally = self.tally
         data = fragment.data
         if self.expand is not None:
-            import io
-
             inner = self.expand(fragment.path, data[:HEAD], lambda: io.BytesIO(data), tally)
             if inner is not None:
                 return Scanned(self._members(inner, fragment.commit))
