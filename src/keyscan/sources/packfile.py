@@ -27,6 +27,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from keyscan.errors import KeyscanError
 from keyscan.sources import git
@@ -46,8 +47,7 @@ class PackError(Exception):
     """An object this module cannot read with certainty: read it through git instead."""
 
 
-@dataclass(frozen=True, slots=True)
-class Edit:
+class Edit(NamedTuple):  # a tuple: one is made per delta read, in a history's hot loop
     """How a blob stored as a delta of the blob at `base` differs from it.
 
     The blob is pieces of the base, in any order, and inserted bytes: `changed`
