@@ -38,6 +38,7 @@ POOL_MIN_BYTES = 4 << 20
 POOL_BIG_BYTES = 16 << 20  # a few big files (archives): workers pay for themselves too
 BATCH_BYTES = 2 << 20  # a worker's unit of work: few round trips, yet balanced load
 BATCH_FILES = 256
+ALONE_BYTES = 1 << 20  # a file this big is a unit of work by itself (see `_batches`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +208,16 @@ def _run_pool(targets: Iterator[_Target], scanner: Scanner, workers: int,
 
 
 def _batches(targets: Iterator[_Target]) -> Iterator[list[_Target]]:
-    """Files grouped into units of work: few round trips, small enough to balance."""
+    """Files grouped into units of work: few round trips, small enough to balance. A file
+    of `ALONE_BYTES` or more is a unit of its own: two such files in one unit (archives,
+    whose compressed size says little of their work) keep one worker busy with both
+    while the other waits at the end."""
     batch: list[_Target] = []
     size = 0
     for target in targets:
+        if target.size >= ALONE_BYTES:
+            yield [target]
+            continue
         batch.append(target)
         size += target.size
         if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
