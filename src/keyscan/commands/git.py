@@ -40,32 +40,36 @@ def command(repo: str | None, range_: str | None, exhaustive: bool, **kwargs: An
 
     REPO is a path inside a repository (default: .) or a URL to clone.
     """
-    from keyscan.model import Stats
-    from keyscan.pipeline import finish, prepare, warn
-    from keyscan.progress import Progress
     from keyscan.sources import git
-    from keyscan.sources.history import parse_range, scan_all, scan_revisions
+    from keyscan.sources.history import Started, parse_range, scan_all, scan_revisions
 
     options = options_from(kwargs)
     revs = parse_range(range_) if range_ is not None else None
     remote = repo is not None and git.is_url(repo) and not Path(repo).exists()
     local = None if remote else git.open_repo(repo)
-    # Everything the user can get wrong fails now, before a clone that may take minutes.
-    setup = prepare(options, local.work_tree if local else None, mode="git")
-    stats = Stats()
-    # "files", as the summary says: each distinct file version (blob) is read once
-    with Progress("keyscan git") as display:
-        def progress(now: Stats) -> None:
-            display.update(now.files, now.scanned_bytes)
+    # A local history's git processes start first: they work while the rules load.
+    with Started(local) if local is not None and revs is None else nullcontext() as started:
+        from keyscan.model import Stats
+        from keyscan.pipeline import finish, prepare, warn
+        from keyscan.progress import Progress
 
-        with _cloned(repo) if repo and remote else nullcontext(local) as target:
-            assert target is not None
-            scanner = setup.scanner()
-            if revs is None:
-                findings = scan_all(target, scanner, stats, warn, progress, exhaustive)
-            else:
-                findings = scan_revisions(target, revs, scanner, stats, warn, progress,
-                                          exhaustive)
+        # Everything the user can get wrong fails now, before a clone that may take minutes.
+        setup = prepare(options, local.work_tree if local else None, mode="git")
+        stats = Stats()
+        # "files", as the summary says: each distinct file version (blob) is read once
+        with Progress("keyscan git") as display:
+            def progress(now: Stats) -> None:
+                display.update(now.files, now.scanned_bytes)
+
+            with _cloned(repo) if repo and remote else nullcontext(local) as target:
+                assert target is not None
+                scanner = setup.scanner()
+                if revs is None:
+                    findings = scan_all(target, scanner, stats, warn, progress, exhaustive,
+                                        started=started)
+                else:
+                    findings = scan_revisions(target, revs, scanner, stats, warn, progress,
+                                              exhaustive)
     return finish(findings, setup, stats)
 
 

@@ -25,7 +25,6 @@ delta claiming more than `MAX_DELTA_BLOB` is unreadable, never rebuilt.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -149,6 +148,8 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
     loose = [blob for blob in blobs if blob[0] not in where]
     workers = workers or _cores()
     total = sum(size for _, size, _ in blobs)
+    import multiprocessing  # here: `keyscan git` starts its git processes before this
+
     forking = "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
 
     def tick() -> None:

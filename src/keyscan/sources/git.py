@@ -353,25 +353,53 @@ def list_blobs(repo: GitRepo, oids: Iterable[str] | None = None) -> list[tuple[s
     delta base (another object git stored this one as an edit of; it comes earlier
     in its pack) lets a scan look only at what the edit changed.
     """
-    import tempfile  # here: the staged hook, which never lists blobs, starts faster
+    with Listing(repo, oids) as listing:
+        return listing.blobs()
 
-    check = "--batch-check=%(objecttype) %(objectname) %(objectsize) %(deltabase)"
-    args = ["cat-file", check] if oids is not None else [
-        "cat-file", "--batch-all-objects", "--unordered", check]
-    with tempfile.TemporaryFile() as spool:  # a file, not a pipe: git never waits on us
-        proc = popen(repo, *args, stdin=subprocess.PIPE, stdout=spool)
-        assert proc.stdin
-        _feed(proc.stdin, oids or ())
-        check_exit(proc, "cat-file")
-        spool.seek(0)
-        out = spool.read()
-    blobs = []
-    for line in out.split(b"\n"):  # tens of thousands of lines: skip non-blobs cheaply
-        if line.startswith(b"blob "):
-            _, oid, size, base = line.split(b" ")
-            blobs.append((oid.decode("ascii"), int(size),
-                          base.decode("ascii") if base.strip(b"0") else ""))  # zeros: none
-    return blobs
+
+class Listing:
+    """`list_blobs` begun: git lists into a file while the caller goes on (a file, not a
+    pipe: git never waits on us); `blobs()` waits for it. Closing stops it."""
+
+    def __init__(self, repo: GitRepo, oids: Iterable[str] | None = None) -> None:
+        import tempfile  # here: the staged hook, which never lists blobs, starts faster
+
+        check = "--batch-check=%(objecttype) %(objectname) %(objectsize) %(deltabase)"
+        args = ["cat-file", check] if oids is not None else [
+            "cat-file", "--batch-all-objects", "--unordered", check]
+        self._spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `close`)
+        try:
+            self._proc = popen(repo, *args, stdin=subprocess.PIPE, stdout=self._spool)
+        except BaseException:
+            self._spool.close()
+            raise
+        _feed(self._proc.stdin, oids or ())
+
+    def blobs(self) -> list[tuple[str, int, str]]:
+        check_exit(self._proc, "cat-file")
+        self._spool.seek(0)
+        out = self._spool.read()
+        blobs = []
+        for line in out.split(b"\n"):  # tens of thousands of lines: skip non-blobs cheaply
+            if line.startswith(b"blob "):
+                _, oid, size, base = line.split(b" ")
+                blobs.append((oid.decode("ascii"), int(size),
+                              base.decode("ascii") if base.strip(b"0") else ""))  # zeros: none
+        return blobs
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        if self._proc.stderr:
+            self._proc.stderr.close()
+        self._spool.close()
+
+    def __enter__(self) -> Listing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def object_types(repo: GitRepo, oids: Iterable[str]) -> dict[str, str]:

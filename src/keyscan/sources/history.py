@@ -65,48 +65,87 @@ class Ledger(Protocol):
         """`oids` were scanned now; `found` holds the secrets of those that have any."""
 
 
+class Started:
+    """A whole-history scan's first steps, begun as early as possible (`keyscan git`
+    begins them before it loads its rules, so git works while Python starts up): the
+    object store checked, the walk over every ref spooling, and git listing the blobs
+    (unless a delta cycle would make it loop). Closing stops what still runs."""
+
+    def __init__(self, repo: git.GitRepo, tips: dict[str, str] | None = None) -> None:
+        check_store(repo)  # before any git: it would hang on a FIFO among the packs
+        stash = git.reflog(repo, "refs/stash") if tips is None or "refs/stash" in tips else []
+        self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `close`)
+        self.walk: subprocess.Popen[bytes] | None = None
+        self.listing: git.Listing | None = None
+        try:
+            self.walk = _start_walk(repo, ["--all"], stash, self.spool)
+            self.cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
+            if not self.cycling:
+                self.listing = git.Listing(repo)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.walk is not None and self.walk.poll() is None:
+            self.walk.kill()
+            self.walk.wait()
+        if self.listing is not None:
+            self.listing.close()
+        self.spool.close()
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Warn,
              progress: Progress | None = None, exhaustive: bool = False, *,
              ledger: Ledger | None = None, workers: int | None = None,
-             tips: dict[str, str] | None = None) -> list[Finding]:
+             tips: dict[str, str] | None = None, started: Started | None = None
+             ) -> list[Finding]:
     """Every commit reachable from any ref, plus every stash entry in the stash reflog.
 
     `progress(stats)` is called as blobs are scanned (e.g. a progress line on a TTY);
     `exhaustive` reads every blob whole (no delta shortcut, see `blobscan`). With a
     `ledger`, blobs it knows are not scanned again, and it hears of those that were.
     `workers`: processes for the blob scan (default: one per core). `tips`: the refs
-    (`refs.ref_tips`), when the caller read them already.
+    (`refs.ref_tips`), when the caller read them already. `started`: the first steps
+    (see `Started`), when the caller began them; it closes them too.
     """
+    if started is None:
+        with Started(repo, tips) as begun:
+            return scan_all(repo, engine, stats, warn, progress, exhaustive, ledger=ledger,
+                            workers=workers, tips=tips, started=begun)
     scanner = _scanner(engine)
-    check_store(repo)  # before any git: it would hang on a FIFO among the packs
-    stash = git.reflog(repo, "refs/stash") if tips is None or "refs/stash" in tips else []
-    with tempfile.TemporaryFile() as spool:
-        walk = _start_walk(repo, ["--all"], stash, spool)  # runs beside the blob scan
-        sites: Sites = {}  # the findings of the blobs scanned now, where they are
-        try:
-            found, listed = _scan_store(repo, scanner, stats, warn, progress, exhaustive,
-                                        ledger, workers, sites)
-        except BaseException:
-            walk.kill()
-            walk.wait()
-            raise
-        git.check_exit(walk, "log")
-        spool.seek(0)
-        known = _Known(found, None)
-        graph = bytearray()  # every commit and its parents, as the walk met them
-        findings = _attribute(
-            repo, scanner, spool, known, stats, warn, listed,
-            lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive),
-            sites, graph)
-        return with_refs(repo, findings, tips, graph=bytes(graph))
+    spool, walk = started.spool, started.walk
+    assert walk is not None  # it runs beside the blob scan
+    sites: Sites = {}  # the findings of the blobs scanned now, where they are
+    found, listed = _scan_store(repo, scanner, stats, warn, progress, exhaustive, ledger,
+                                workers, sites, started)
+    git.check_exit(walk, "log")
+    spool.seek(0)
+    known = _Known(found, None)
+    graph = bytearray()  # every commit and its parents, as the walk met them
+    findings = _attribute(
+        repo, scanner, spool, known, stats, warn, listed,
+        lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive),
+        sites, graph)
+    return with_refs(repo, findings, tips, graph=bytes(graph))
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
                 progress: Progress | None, exhaustive: bool, ledger: Ledger | None,
-                workers: int | None, sites: Sites) -> tuple[dict[str, Secrets], set[str]]:
+                workers: int | None, sites: Sites, started: Started
+                ) -> tuple[dict[str, Secrets], set[str]]:
     """Secrets of every blob in the object store (those a ledger knows are not scanned
     again), and the ids of every blob listed; `sites` gets the findings of those scanned."""
-    blobs = _listable(repo, scanner, None)
+    if started.listing is not None:
+        blobs = started.listing.blobs()
+    else:
+        blobs = _listable(repo, scanner, None, started.cycling)
     listed = {oid for oid, _, _ in blobs}
     if ledger is None:
         return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
@@ -157,12 +196,14 @@ def scan_revisions(
         return with_refs(repo, findings)
 
 
-def _listable(repo: git.GitRepo, scanner: Scanner, oids: list[str] | None
-              ) -> list[tuple[str, int, str]]:
+def _listable(repo: git.GitRepo, scanner: Scanner, oids: list[str] | None,
+              cycling: set[str] | None = None) -> list[tuple[str, int, str]]:
     """`git.list_blobs(repo, oids)`, except objects in a delta cycle (git would loop on
     them forever, listing them included): those are unreadable, and git is given the
-    ids of everything else instead of listing all objects itself."""
-    cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
+    ids of everything else instead of listing all objects itself. (`cycling`: those
+    objects, when the caller found them already.)"""
+    if cycling is None:
+        cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
     if not cycling:
         return git.list_blobs(repo, oids)
     for oid in sorted(cycling):
