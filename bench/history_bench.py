@@ -107,7 +107,13 @@ def main() -> None:
     if args.repo:
         repo, keys = args.repo.resolve(), list[dict[str, Any]]()
     else:
-        repo, manifest = load_or_build(CACHE, args.commits, args.seed)
+        # Built in a child process: a child of a process that built the corpus (hundreds
+        # of MiB) would be charged that memory as its own peak RSS.
+        subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "from history_corpus import load_or_build; from pathlib import Path; "
+                        "load_or_build(Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))",
+                        str(HERE), str(CACHE), str(args.commits), str(args.seed)], check=True)
+        repo, manifest = load_or_build(CACHE, args.commits, args.seed)  # cached: cheap
         keys = manifest["keys"]  # type: ignore[assignment]
     print(f"corpus ready in {time.perf_counter() - start:.1f} s: {repo}", file=sys.stderr)
     out = CACHE / "history-out"
