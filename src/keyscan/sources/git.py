@@ -262,8 +262,19 @@ class BigBlob:
         self.oid = oid
         self.size = size
 
-    def chunks(self, size: int = BIG_BLOB) -> Iterator[bytes]:
-        """The blob's bytes, `size` at a time; a KeyscanError if git cannot give them all."""
+    def chunks(self, size: int = BIG_BLOB,
+               unreadable: Callable[[str, str], None] | None = None) -> Iterator[bytes]:
+        """The blob's bytes, `size` at a time. If git cannot give them all: a KeyscanError,
+        or with `unreadable`, its id and git's reason passed to it, and the pieces end there
+        (what came before is still scanned: a damaged blob hides nothing it gave)."""
+        try:
+            yield from self._chunks(size)
+        except KeyscanError as error:
+            if unreadable is None:
+                raise
+            unreadable(self.oid, str(error))
+
+    def _chunks(self, size: int) -> Iterator[bytes]:
         proc = popen(self.repo, "cat-file", "blob", self.oid)
         assert proc.stdout
         done = 0

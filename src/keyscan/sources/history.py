@@ -380,7 +380,7 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
     intros = Introductions(known, lambda parent, commit, path: renames[parent, commit].get(path))
     for header, order, diffs in touching:
         intros.add(header, order, diffs)
-    return _findings(repo, scanner, intros.first, sites or {})
+    return _findings(repo, scanner, intros.first, sites or {}, stats, warn)
 
 
 def _touching(spool: IO[bytes], keep: Callable[[str, str], bool], stats: Stats,
@@ -425,10 +425,12 @@ def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]], warn: Warn
 
 
 def _findings(repo: git.GitRepo, scanner: Scanner,
-              first: dict[tuple[str, str, str], Introduction], sites: Sites) -> list[Finding]:
+              first: dict[tuple[str, str, str], Introduction], sites: Sites, stats: Stats,
+              warn: Warn) -> list[Finding]:
     """Each introduction's finding, with line and column in the introducing version: as
     the blob scan found it (`sites`), else (a blob an inventory knew, an old version read
-    for a range) that version scanned again."""
+    for a range) that version scanned again. A blob git cannot give again (its pack cut
+    short since, say) is unreadable: named in a warning and counted."""
     wanted: dict[tuple[str, str, str], set[tuple[str, str]]] = {}  # (rule id, sha256)s
     intro_of: dict[tuple[str, str, str], Introduction] = {}
     for (rule_id, secret, path), intro in first.items():
@@ -461,9 +463,17 @@ def _findings(repo: git.GitRepo, scanner: Scanner,
     if not unread:
         return findings
     rescan = scanner.quiet_copy()  # counted once already, in the blob scan
-    for blob, data in git.iter_contents(repo, unread):  # one stream, not a request each
+    lost: dict[str, str] = {}
+
+    def unreadable(oid: str, reason: str) -> None:
+        if oid not in scanner.tally.missing:  # else counted (and warned about) already
+            lost.setdefault(oid, f"{reason}, when read again for its findings' lines")
+
+    # one stream, not a request each
+    for blob, data in git.iter_contents(repo, unread, unreadable=unreadable):
         if isinstance(data, git.BigBlob):
-            add(blob, rescan.emit_stream(blob, data.chunks()))
+            add(blob, rescan.emit_stream(blob, data.chunks(unreadable=unreadable)))
         else:
             add(blob, rescan.emit(Fragment(data=data, path=blob)).findings)
+    report_unreadable(lost, {blob: groups_of[blob][0][1] for blob in lost}, stats, warn)
     return findings

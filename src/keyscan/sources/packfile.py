@@ -20,17 +20,18 @@ object found damaged or odd raises `PackError`: callers read those through
 from __future__ import annotations
 
 import contextlib
-import mmap
 import sys
 import zlib
 from array import array
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from keyscan.errors import KeyscanError
 from keyscan.sources import git
+from keyscan.sources.readat import ReadAt
 
 Location = tuple[int, int]  # (pack number, offset of the object in that pack)
 
@@ -41,6 +42,7 @@ JOIN_GAP = 4096  # changed spans closer than this are reported as one: fewer, lo
 # No object bigger than this is inflated or rebuilt here, whatever its header claims:
 # callers read bigger blobs through git, in pieces.
 MAX_OBJECT = 256 << 20
+HEADER = 64  # bytes that hold any entry's header: two 10-byte sizes and a 32-byte id
 
 
 class PackError(Exception):
@@ -153,87 +155,101 @@ def _alternates(objects: Path) -> list[Path]:
 
 
 class Index:
-    """A pack's `.idx` (version 2): object names, sorted, and each one's offset."""
+    """A pack's `.idx` (version 2): object names, sorted, and each one's offset. Read by
+    offset, never whole (a big repository's is hundreds of MB) and never mapped (see
+    `readat`)."""
 
     def __init__(self, pack: Path, hash_size: int) -> None:
-        import os
-        import stat
-
-        fd = os.open(pack.with_suffix(".idx"), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise PackError(f"{pack.name}: its index is not a regular file")
-        with open(fd, "rb") as file:  # mapped: a big repository's
-            try:  # index is hundreds of MB, read a page at a time
-                self._data = data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:
-                raise PackError(f"{pack.name}: its index is empty") from None
-        if data[:8] != b"\xfftOc\x00\x00\x00\x02":
+        try:
+            self._file = file = ReadAt(pack.with_suffix(".idx"))
+        except OSError as error:
+            raise PackError(f"{pack.name}: its index cannot be read ({error})") from None
+        head = file.read(0, 8 + 256 * 4)
+        if head[:8] != b"\xfftOc\x00\x00\x00\x02":
             raise PackError(f"{pack.name}: not a version 2 pack index")
-        self.count = int.from_bytes(data[8 + 255 * 4 : 8 + 256 * 4], "big")
+        self._fanout = array("I", head[8:])
+        if self._fanout.itemsize != 4:
+            raise PackError("this platform has no 4-byte array type")  # git reads the pack
+        if sys.byteorder == "little":
+            self._fanout.byteswap()  # stored big-endian
+        self.count = self._fanout[255]
         self._size = hash_size
         self._names = 8 + 256 * 4
         self._offsets = self._names + self.count * (hash_size + 4)
         self._large = self._offsets + self.count * 4
-        if len(data) < self._large + 2 * hash_size:
+        if file.size < self._large + 2 * hash_size:
             raise PackError(f"{pack.name}: its index is cut short")
-        self.checksum = data[-2 * hash_size : -hash_size]  # of the pack it belongs to
+        # of the pack it belongs to
+        self.checksum = file.pread(file.size - 2 * hash_size, hash_size)
+
+    def close(self) -> None:
+        self._file.close()
 
     def offsets(self, wanted: dict[bytes, str]) -> dict[str, int]:
         """Object id -> offset, for the ids (raw name -> hex id) this pack holds."""
-        data, size, names = self._data, self._size, self._names
-        table = array("I", data[self._offsets : self._large])  # all offsets in one C call
-        if table.itemsize != 4:
-            raise PackError("this platform has no 4-byte array type")  # git reads the pack
-        if sys.byteorder == "little":
-            table.byteswap()  # stored big-endian
+        table = self._table()
         found: dict[str, int] = {}
-        for position in range(self.count):  # one pass: cheaper than a search per id
-            at = names + position * size
-            oid = wanted.get(data[at : at + size])
-            if oid is not None:
-                offset = table[position]
-                found[oid] = offset if offset < 0x80000000 else self._offset(position)
+        size = self._size
+        for first, chunk in self._name_chunks():  # one pass: cheaper than a search per id
+            for n in range(len(chunk) // size):
+                oid = wanted.get(chunk[n * size : (n + 1) * size])
+                if oid is not None:
+                    offset = table[first + n]
+                    found[oid] = offset if offset < 0x80000000 else self._offset(first + n)
         return found
 
     def all_offsets(self) -> list[int]:
         """The offset of every object (in name order), in a few C calls."""
-        table = array("I", self._data[self._offsets : self._large])
-        if table.itemsize != 4:
-            raise PackError("this platform has no 4-byte array type")
-        if sys.byteorder == "little":
-            table.byteswap()
-        return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(table)]
+        return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(self._table())]
 
     def entries(self) -> list[tuple[bytes, int]]:
         """(raw id, offset) of every object in the pack."""
-        data, size, names = self._data, self._size, self._names
-        return [(data[names + n * size : names + (n + 1) * size], self._offset(n))
-                for n in range(self.count)]
+        offsets, size = self.all_offsets(), self._size
+        return [(chunk[n * size : (n + 1) * size], offsets[first + n])
+                for first, chunk in self._name_chunks() for n in range(len(chunk) // size)]
 
     def find(self, name: bytes) -> int | None:
         """The offset of the object named `name` (raw), or None: a binary search."""
-        data, size, names = self._data, self._size, self._names
-        fanout = 8 + name[0] * 4
-        low = int.from_bytes(data[fanout - 4 : fanout], "big") if name[0] else 0
-        high = int.from_bytes(data[fanout : fanout + 4], "big")
+        size, names = self._size, self._names
+        low = self._fanout[name[0] - 1] if name[0] else 0
+        high = self._fanout[name[0]]
         while low < high:
             middle = (low + high) // 2
-            at = names + middle * size
-            here = data[at : at + size]
+            here = self._file.pread(names + middle * size, size)
+            if len(here) != size:
+                raise PackError("a pack index was cut short during the scan")
             if here == name:
                 return self._offset(middle)
             low, high = (middle + 1, high) if here < name else (low, middle)
         return None
 
+    def _table(self) -> array[int]:
+        """The 4-byte offsets of every object, in name order (past 2 GiB: see `_offset`)."""
+        table = array("I", self._whole(self._offsets, self.count * 4))
+        if sys.byteorder == "little":
+            table.byteswap()
+        return table
+
+    def _name_chunks(self, step: int = 1 << 16) -> Iterator[tuple[int, bytes]]:
+        """(position of the first, raw names) of every object, `step` names at a time."""
+        size = self._size
+        for first in range(0, self.count, step):
+            many = min(step, self.count - first)
+            yield first, self._whole(self._names + first * size, many * size)
+
+    def _whole(self, at: int, size: int) -> bytes:
+        data = self._file.pread(at, size)
+        if len(data) != size:
+            raise PackError("a pack index was cut short during the scan")
+        return data
+
     def _offset(self, position: int) -> int:
-        at = self._offsets + position * 4
-        offset = int.from_bytes(self._data[at : at + 4], "big")
+        offset = int.from_bytes(self._whole(self._offsets + position * 4, 4), "big")
         if offset & 0x80000000:  # past 2 GiB: an index into the table of 8-byte offsets
             at = self._large + (offset & 0x7FFFFFFF) * 8
-            if at + 8 > len(self._data) - 2 * self._size:
+            if at + 8 > self._file.size - 2 * self._size:
                 raise PackError("a large offset points outside its pack index")
-            offset = int.from_bytes(self._data[at : at + 8], "big")
+            offset = int.from_bytes(self._whole(at, 8), "big")
         return offset
 
 
@@ -288,7 +304,7 @@ class PackReader:
                  keep_bytes: int) -> None:
         self._packs = packs
         self._hash_size = hash_size
-        self._maps: dict[int, mmap.mmap] = {}
+        self._files: dict[int, ReadAt] = {}
         self._indexes: dict[int, Index] = {}
         self._uses = uses
         self._kept: dict[Location, bytes] = {}
@@ -300,8 +316,10 @@ class PackReader:
 
     def __exit__(self, *exc: object) -> None:
         self._kept.clear()
-        for view in self._maps.values():
-            view.close()
+        for file in self._files.values():
+            file.close()
+        for index in self._indexes.values():
+            index.close()
 
     def read(self, where: Location) -> tuple[bytes, Edit | None]:
         """The blob stored at `where`, and how it differs from its delta base (if any)."""
@@ -328,7 +346,10 @@ class PackReader:
     def adopt(self, where: Location, data: bytes) -> tuple[Location | None, bytes | None]:
         """Take the blob at `where` as git rebuilt it (see `delta_size`): kept for its own
         deltas as if read here. Its delta base, and that base's text if still kept."""
-        base = self._header(where)[3]
+        try:
+            base = self._header(where)[3]
+        except PackError:  # cut short since git read it: it has no base to settle here
+            base = None
         self._keep(where, data)
         if base is None:
             return None, None
@@ -358,36 +379,37 @@ class PackReader:
         """(type, inflated size, where the zlib stream starts, delta base or None)."""
         try:
             return self._parse_header(where)
-        except (OSError, IndexError, ValueError) as error:  # cut short, unmappable, gone
+        except (OSError, IndexError, ValueError) as error:  # cut short, unreadable, gone
             raise PackError(f"damaged pack object at {where}: {error}") from None
 
     def _parse_header(self, where: Location) -> tuple[int, int, int, Location | None]:
-        pack = self._map(where[0])
-        at = where[1]
-        byte = pack[at]
-        kind, size, shift = (byte >> 4) & 7, byte & 15, 4
+        head = self._file(where[0]).read(where[1], HEADER)  # short at a pack's end
+        byte = head[0]
+        kind, size, shift, at = (byte >> 4) & 7, byte & 15, 4, 0
         while byte & 0x80:
             at += 1
-            byte = pack[at]
+            byte = head[at]
             size |= (byte & 0x7F) << shift
             shift += 7
         at += 1
         if kind == OFS_DELTA:  # base at a smaller offset, in this pack
-            byte = pack[at]
+            byte = head[at]
             back = byte & 0x7F
             while byte & 0x80:
                 at += 1
-                byte = pack[at]
+                byte = head[at]
                 back = ((back + 1) << 7) | (byte & 0x7F)
             if not 0 < back <= where[1]:
                 raise PackError(f"object at {where} has a delta base outside its pack")
-            return kind, size, at + 1, (where[0], where[1] - back)
+            return kind, size, where[1] + at + 1, (where[0], where[1] - back)
         if kind == REF_DELTA:  # base named by its id, in any pack
-            name = pack[at : at + self._hash_size]
-            return kind, size, at + self._hash_size, self._find(name)
+            name = head[at : at + self._hash_size]
+            if len(name) != self._hash_size:
+                raise PackError(f"object at {where} is cut short")
+            return kind, size, where[1] + at + self._hash_size, self._find(name)
         if kind != BLOB:
             raise PackError(f"object at {where} is not a blob")
-        return kind, size, at, None
+        return kind, size, where[1] + at, None
 
     def _find(self, name: bytes) -> Location:
         for number, pack in enumerate(self._packs):
@@ -408,23 +430,22 @@ class PackReader:
         if size > MAX_OBJECT:
             raise PackError(f"an object at offset {start} claims {size} bytes")
         stream = zlib.decompressobj()
-        chunk = self._map(number)[start : start + size + (size >> 10) + 64]
+        chunk = self._file(number).read(start, size + (size >> 10) + 64)
         data = stream.decompress(chunk, size + 1)
         if len(data) != size or not stream.eof:
             raise PackError(f"damaged zlib stream at offset {start}")
         return data
 
-    def _map(self, number: int) -> mmap.mmap:
-        view = self._maps.get(number)
-        if view is None:
+    def _file(self, number: int) -> ReadAt:
+        file = self._files.get(number)
+        if file is None:
             pack = self._packs[number]
-            with open(pack.path, "rb") as file:
-                view = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            if view[-self._hash_size :] != pack.checksum:
-                view.close()
+            file = ReadAt(pack.path)
+            if file.pread(file.size - self._hash_size, self._hash_size) != pack.checksum:
+                file.close()
                 raise PackError(f"{pack.path.name} was repacked during the scan")
-            self._maps[number] = view
-        return view
+            self._files[number] = file
+        return file
 
     def _keep(self, where: Location, data: bytes) -> None:
         if (where not in self._kept and self._uses[where] > 0
@@ -524,36 +545,42 @@ def delta_cycles(paths: list[Path], hash_size: int) -> set[str]:
     pack), and git writes those rarely: a pack with none costs one byte read per object."""
     names: dict[bytes, Location] = {}  # raw id -> where
     bases: dict[Location, Location | bytes | None] = {}  # delta -> its base (id: by name)
-    views: dict[int, mmap.mmap] = {}
+    files: dict[int, ReadAt] = {}
     indexes: dict[int, Index] = {}
     by_id = False
     try:
         for number, path in enumerate(paths):
             try:
                 index = Index(path, hash_size)
-                with open(path, "rb") as file:
-                    views[number] = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            except (OSError, ValueError, PackError):
+                files[number] = file = ReadAt(path)
+                # the type nibble of every entry, in pack order (a block read serves
+                # thousands): one byte each, names only if it matters
+                kinds = file.bytes_at(sorted(index.all_offsets())).translate(_BY_ID)
+                by_id = by_id or b"\1" in kinds
+            except (OSError, PackError):
                 continue
             indexes[number] = index
-            view, size = views[number], len(views[number])
-            # the type nibble of every entry: one byte each, names only if it matters
-            if any((view[o] >> 4) & 7 == REF_DELTA for o in index.all_offsets() if o < size):
-                by_id = True
         if not by_id:
             return set()
         for number, index in indexes.items():
-            view = views[number]
-            for name, offset in index.entries():
+            file = files[number]
+            for name, offset in sorted(index.entries(), key=lambda entry: entry[1]):
                 names[name] = (number, offset)
-                if offset < len(view) and (view[offset] >> 4) & 7 in (REF_DELTA, OFS_DELTA):
-                    bases[(number, offset)] = _base(view, number, offset, hash_size)
-    except (IndexError, ValueError):
+                head = file.read(offset, HEADER)
+                if head and (head[0] >> 4) & 7 in (REF_DELTA, OFS_DELTA):
+                    bases[(number, offset)] = _base(head, number, offset, hash_size)
+    except (OSError, IndexError, PackError):
         return set()  # a pack cut short: its objects are unreadable to git as well
     finally:
-        for view in views.values():
-            view.close()
+        for file in files.values():
+            file.close()
+        for index in indexes.values():
+            index.close()
     return _cycling(names, bases)
+
+
+# A pack entry's first byte -> 1 if its type is REF_DELTA, else 0 (for bytes.translate).
+_BY_ID = bytes((byte >> 4) & 7 == REF_DELTA for byte in range(256))
 
 
 def _cycling(names: dict[bytes, Location],
@@ -578,19 +605,20 @@ def _cycling(names: dict[bytes, Location],
     return {by_place[place].hex() for place in bad if place in by_place}
 
 
-def _base(view: mmap.mmap, number: int, offset: int, hash_size: int) -> Location | bytes | None:
-    """The base of the delta at `offset`: its id (by id) or where it is (by offset)."""
-    at = offset
-    kind = (view[at] >> 4) & 7
-    while view[at] & 0x80:
+def _base(head: bytes, number: int, offset: int, hash_size: int) -> Location | bytes | None:
+    """The base of the delta whose entry starts with `head` (at `offset`): its id (by id)
+    or where it is (by offset)."""
+    at = 0
+    kind = (head[at] >> 4) & 7
+    while head[at] & 0x80:
         at += 1
     at += 1
     if kind == REF_DELTA:
-        return bytes(view[at : at + hash_size])
-    byte = view[at]
+        return head[at : at + hash_size]
+    byte = head[at]
     back = byte & 0x7F
     while byte & 0x80:
         at += 1
-        byte = view[at]
+        byte = head[at]
         back = ((back + 1) << 7) | (byte & 0x7F)
     return (number, offset - back) if 0 < back <= offset else None
