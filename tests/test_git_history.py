@@ -381,3 +381,40 @@ def test_refs_are_capped_at_twenty(repo: Repo, rng: random.Random) -> None:
 
     assert len(finding["refs"]) == 21 and finding["refs"][-1] == "…"
     assert finding["refs"][:2] == ["refs/heads/b00", "refs/heads/b01"]
+
+
+def test_refs_through_merges_are_the_same_from_the_walk_as_from_rev_list(
+    repo: Repo, rng: random.Random
+) -> None:
+    """A whole-history scan reads which refs reach a commit from its own walk; a range
+    asks `git rev-list`. Across merges (a key reaching main only through a merge, a
+    branch merged and deleted, an octopus) both name the same refs."""
+    from keyscan.sources import git as gitsrc
+    from keyscan.sources.refs import refs_reaching
+
+    early, merged, late = (make_key("posteverywhere", rng) for _ in range(3))
+    repo.write("a.py", f"A = '{early}'\n")
+    repo.commit("early")
+    for name, key in (("left", merged), ("right", None), ("third", None)):
+        repo.git("checkout", "-q", "-b", name, "main")
+        repo.write(f"{name}.py", f"X = '{key}'\n" if key else "x = 1\n")
+        repo.commit(name)
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "octopus", "left", "right", "third",
+             env=repo.env())
+    repo.git("branch", "-D", "right")
+    repo.git("checkout", "-q", "-b", "later", "left")
+    repo.write("later.py", f"L = '{late}'\n")
+    repo.commit("late")
+    repo.git("tag", "only-late")
+    repo.git("checkout", "-q", "main")
+
+    findings = scan_json(repo.path).findings
+    from_walk = {str(f["commit"]): tuple(f["refs"]) for f in findings}
+    from_rev_list = refs_reaching(gitsrc.open_repo(str(repo.path)), from_walk)
+
+    assert len(findings) == 3
+    assert from_walk == from_rev_list
+    assert from_walk[repo.git("rev-parse", "only-late").strip()] == (
+        "refs/heads/later", "refs/tags/only-late")
+    assert "refs/heads/main" in from_walk[repo.git("rev-parse", "left").strip()]
