@@ -4,10 +4,13 @@ packs written by hand where git would refuse to write them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
 import subprocess
+import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -238,3 +241,69 @@ def test_a_huge_blob_is_read_in_pieces_with_bounded_memory(tmp_path: Path) -> No
     found = sorted((f["commit"], f["path"], f["line"]) for f in report["findings"])
     assert found == [(sha, "disk.img", 2), (sha, "disk.img", 4)]
     assert rss < 256 * 1024  # KiB: the blob alone is 288 MiB
+
+
+def blob_of(repo: Repo, oid: str) -> bytes:
+    return subprocess.run(["git", "cat-file", "blob", oid], cwd=repo.path, capture_output=True,
+                          check=True).stdout
+
+
+def lying_loose(repo: Repo, oid: str, lie: int) -> None:
+    """Rewrite loose object `oid` with a header claiming `lie` bytes more than it holds:
+    `git cat-file --batch` prints that size, then what the object really holds."""
+    path = loose(repo, oid)
+    body = blob_of(repo, oid)
+    path.chmod(0o644)
+    path.write_bytes(zlib.compress(b"blob %d\0" % (len(body) + lie) + body))
+
+
+@pytest.mark.parametrize(("store", "lie"), [("loose", -5), ("loose", 5), ("loose", 100_000),
+                                            ("pack", -5), ("pack", 5)])
+@pytest.mark.parametrize("mode", ["git", "staged"])
+def test_a_size_that_lies_a_little_costs_its_object_not_the_ones_after_it(
+    tmp_path: Path, store: str, lie: int, mode: str
+) -> None:
+    """A blob whose header lies by less than the 16 MiB read in pieces is handed to git,
+    whose answer then is not where its sizes say: the blobs git gives after it are still
+    read right (their keys found, no other warning), the liar is named and counted."""
+    repo = Repo(tmp_path / "repo")
+    rng = random.Random(12)
+    for n in range(4):
+        repo.write(f"f{n}.env", f"KEY={make_key('repeatposts', rng)}\n")
+    repo.git("add", ".")
+    blobs = {repo.git("rev-parse", f":f{n}.env"): f"f{n}.env" for n in range(4)}
+    liar = min(blobs)  # git answers for loose objects in id order: the others follow it
+    if mode == "git":
+        repo.commit()
+    if store == "loose":
+        lying_loose(repo, liar, lie)
+    else:
+        body = blob_of(repo, liar)
+        packed_instead(repo, [Entry(liar, BLOB, body, size=len(body) + lie)])
+    result = keyscan(mode, "--format", "json", cwd=repo.path)
+    assert "Traceback" not in result.err
+    assert result.code == 1, result.err
+    assert sorted(f["path"] for f in result.findings) == sorted(
+        path for oid, path in blobs.items() if oid != liar)
+    assert result.report["summary"]["unreadable"] == 1
+    assert result.err.count("\n") == 1, result.err  # one warning: the liar's
+    assert result.err.startswith(f"keyscan: warning: git object {liar} ({blobs[liar]}) "
+                                 "could not be read: ")
+
+
+def test_an_old_version_whose_size_lies_costs_no_hang_in_a_range(tmp_path: Path) -> None:
+    """`git --range` reads the versions before the range of what it finds: one whose size
+    lies (git then prints fewer bytes than it said) once made keyscan wait on git
+    forever; it holds nothing known, so the key is reported as introduced."""
+    repo = Repo(tmp_path / "repo")
+    repo.write("a.env", "KEY=none yet\n")
+    first = repo.commit()
+    lying_loose(repo, repo.git("rev-parse", "HEAD:a.env"), 5)
+    repo.write("a.env", f"KEY={make_key('repeatposts', random.Random(13))}\n")
+    second = repo.commit()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    done = subprocess.run([sys.executable, "-m", "keyscan", "git", "--format", "json",
+                           "--range", f"{first}..{second}"], cwd=repo.path, env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    assert [f["commit"] for f in json.loads(done.stdout)["findings"]] == [second]

@@ -70,15 +70,16 @@ def read_all(repo: Repo, keep_bytes: int) -> tuple[int, int, int]:
     assert len(where) == len(blobs)  # everything is packed after a repack
     uses = Counter(where[base] for _, _, base in blobs if base)
     deltas = refs = 0
-    with PackReader(packs, hash_size, uses, keep_bytes) as reader, git.BlobReader(target) as real:
+    real = dict(git.iter_blobs(target, [oid for oid, _, _ in blobs]))  # as git reads them
+    with PackReader(packs, hash_size, uses, keep_bytes) as reader:
         for oid, _, _ in sorted(blobs, key=lambda blob: where[blob[0]]):
             data, edit = reader.read(where[oid])
-            assert data == real.read(oid)
+            assert data == real[oid]
             if edit is None:
                 continue
             deltas += 1
             refs += reader._header(where[oid])[0] == REF_DELTA  # the pack's flavour
-            base = real.read(next(o for o, place in where.items() if place == edit.base)) or b""
+            base = real[next(o for o, place in where.items() if place == edit.base)]
             # Between changed spans, the blob is one piece of its base.
             cuts = [0, *(point for span in edit.changed for point in span), len(data)]
             for start, end in zip(cuts[::2], cuts[1::2], strict=True):

@@ -13,7 +13,10 @@ swap the commit that added a key for one without it, while a push sends the orig
 
 Blob contents are read from `git cat-file --batch` with exact sizes (never
 `readline` on contents), one object at a time, so memory stays bounded by the
-largest blob.
+largest blob. Every answer is checked to be in step (its id, the newline after its
+contents, the next answer's id) before it is used: a size that lies (a loose object's
+header) costs that object, never the ones after it, and all ids are sent before
+anything is read, so a short answer can never leave keyscan waiting on git.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import subprocess
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 
 from keyscan.errors import KeyscanError
 from keyscan.model import Value
@@ -212,43 +214,6 @@ def reflog(repo: GitRepo, ref: str) -> list[str]:
     return done.stdout.decode("ascii", "replace").split() if done.returncode == 0 else []
 
 
-class BlobReader:
-    """`git cat-file --batch`, one object per request (also used by the staged hook).
-
-        with BlobReader(repo) as reader:
-            data = reader.read(oid)   # bytes, or None if missing / not a blob
-    """
-
-    def __init__(self, repo: GitRepo) -> None:
-        self._proc = popen(repo, "cat-file", "--batch", stdin=subprocess.PIPE)
-
-    def __enter__(self) -> BlobReader:
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def read(self, oid: str) -> bytes | None:
-        assert self._proc.stdin and self._proc.stdout
-        self._proc.stdin.write(oid.encode("ascii") + b"\n")
-        self._proc.stdin.flush()
-        header = self._proc.stdout.readline().split()
-        if len(header) != 3:  # "<oid> missing"
-            return None
-        data = _read_exact(self._proc.stdout, int(header[2]))
-        return data if header[1] == b"blob" else None
-
-    def close(self) -> None:
-        if self._proc.stdin:
-            self._proc.stdin.close()
-        if self._proc.stdout:
-            self._proc.stdout.close()
-        if self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc.wait()
-
-
 BIG_BLOB = 16 << 20  # blobs past this are read in pieces (`BigBlob`), never held whole
 
 
@@ -324,23 +289,23 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
         feeder = threading.Thread(target=_feed, args=(proc.stdin, todo), daemon=True)
         feeder.start()
         answered = 0
-        cut = False  # git's answer ended inside an object (it died, or the object lies)
+        cut: KeyscanError | None = None  # git's answer ended inside an object, or its size lied
         try:
-            for oid, kind, data in _batch_output(proc, BIG_BLOB if big else None):
+            for oid, kind, data in _batch_output(proc, todo, BIG_BLOB if big else None):
                 answered += 1
                 if kind == "blob":
                     yield oid, BigBlob(repo, oid, data) if isinstance(data, int) else data
                 elif unreadable is not None:
                     unreadable(oid, "missing" if kind == "missing" else f"a {kind}, not a blob")
-        except KeyscanError:  # cut short: git died inside an object, or its size lied
+        except KeyscanError as error:  # cut short: git died inside an object, or it lied
             if unreadable is None:
                 raise
-            cut = True
+            cut = error
         if cut:
             proc.kill()  # what follows in its answer is out of step: start again after it
         feeder.join()
         err = proc.stderr.read() if proc.stderr else b""
-        if not cut and (proc.wait() == 0 or answered >= len(todo)):
+        if cut is None and (proc.wait() == 0 or answered >= len(todo)):
             if proc.returncode != 0 and unreadable is None:
                 raise KeyscanError(f"git cat-file failed: {first_line(err)}")
             return
@@ -349,8 +314,8 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
             raise KeyscanError(f"git cat-file failed: {first_line(err)}")
         if answered >= len(todo):
             return
-        # git stops at the object it cannot read
-        reason = first_line(err) if err.strip() else "its contents are shorter than its size"
+        # git stops at the object it cannot read (or we stopped it at one that lies)
+        reason = first_line(err) if err.strip() else str(cut or "git cat-file ended early")
         unreadable(todo[answered], reason)
         todo = todo[answered + 1 :]
 
@@ -508,24 +473,50 @@ def first_line(err: bytes) -> str:
     return lines[0] if lines else "unknown error"
 
 
-def _batch_output(proc: subprocess.Popen[bytes], big: int | None = None
+class OutOfStep(KeyscanError):
+    """git's answer to `cat-file --batch` is not where its sizes say: an object's size
+    lies (git prints a loose object's header, then what the object really holds)."""
+
+
+MAX_HEADER = 256  # bytes of a `--batch` header line: an id, a type and a size
+LIES = "git gives it a size that is not what it holds (its header lies)"
+
+
+def _batch_output(proc: subprocess.Popen[bytes], oids: Sequence[str], big: int | None = None
                   ) -> Iterator[tuple[str, str, bytes | int]]:
-    """(id, type or "missing", contents) per answer of `cat-file --batch`; past `big`
-    bytes, the contents are passed over and their size given instead."""
+    """(id, type or "missing", contents) per answer of `cat-file --batch` to `oids` (full
+    ids, in order); past `big` bytes, the contents are passed over and their size given.
+
+    An answer is given only once what follows it is in step: its contents end in the
+    newline git puts after them, and the next header names the next id (or git's output
+    ends, all answered or not). Otherwise `OutOfStep` (or a KeyscanError: git ended inside
+    an object): the first answer not yet given lied, or git died inside it."""
     assert proc.stdout
     out = proc.stdout
-    while header := out.readline():
+    pending: tuple[str, str, bytes | int] | None = None  # read, not yet known to be in step
+    for oid in oids:
+        header = out.readline(MAX_HEADER)
+        if not header:
+            break  # git stopped (it says why) or was never going to answer more
         parts = header.split()
+        if not header.endswith(b"\n") or parts[:1] != [oid.encode("ascii")]:
+            raise OutOfStep(LIES)  # of the answer before, else of this one
+        if pending is not None:
+            yield pending
         if len(parts) != 3:  # "<oid> missing" (or "ambiguous")
-            yield parts[0].decode("ascii", "replace") if parts else "", "missing", b""
+            pending = (oid, "missing", b"")
             continue
-        size = int(parts[2])
-        oid, kind = parts[0].decode("ascii"), parts[1].decode("ascii")
+        size, kind = int(parts[2]), parts[1].decode("ascii")
         if big is not None and size > big:
             _pass_over(out, size)
-            yield oid, kind, size
+            pending = (oid, kind, size)
         else:
-            yield oid, kind, _read_exact(out, size)
+            pending = (oid, kind, _read_exact(out, size))
+    else:
+        if out.read(1):
+            raise OutOfStep(LIES)  # git said more than it was asked: the last one lied
+    if pending is not None:
+        yield pending
 
 
 def _pass_over(out: IO[bytes], size: int) -> None:
@@ -535,13 +526,16 @@ def _pass_over(out: IO[bytes], size: int) -> None:
         if not piece:
             raise KeyscanError("git cat-file ended early: the repository may be corrupt")
         left -= len(piece)
+    if piece[-1:] != b"\n":
+        raise OutOfStep(LIES)
 
 
 def _read_exact(out: IO[bytes], size: int) -> bytes:
     data = out.read(size)
-    out.read(1)  # the newline after the contents
     if len(data) != size:
         raise KeyscanError("git cat-file ended early: the repository may be corrupt")
+    if out.read(1) != b"\n":  # git puts a newline after the contents
+        raise OutOfStep(LIES)
     return data
 
 

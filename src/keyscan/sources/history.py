@@ -184,15 +184,17 @@ def scan_revisions(
                                            if oid not in scanner.tally.missing])
         found = scan_listed(repo, scanner, listed, stats, warn, progress, exhaustive)
         spool.seek(0)
-        with git.BlobReader(repo) as reader:
-            def old_secrets(oid: str) -> Secrets:
-                return secrets_in(scanner.quiet_copy(), reader.read(oid) or b"")
 
-            known = _Known(found, old_secrets)
-            findings = _attribute(repo, scanner, spool, known, stats, warn,
-                                  {oid for oid, _, _ in listed},
-                                  lambda missing: _scan_missing(repo, scanner, missing, stats,
-                                                                warn, exhaustive))
+        def old_secrets(oids: list[str]) -> dict[str, Secrets]:  # versions before the range
+            quiet = scanner.quiet_copy()  # what cannot be read holds nothing known
+            return {oid: secrets_in(quiet, data, oid) for oid, data in
+                    git.iter_contents(repo, oids, unreadable=quiet.tally.unreadable)}
+
+        known = _Known(found, old_secrets)
+        findings = _attribute(repo, scanner, spool, known, stats, warn,
+                              {oid for oid, _, _ in listed},
+                              lambda missing: _scan_missing(repo, scanner, missing, stats,
+                                                            warn, exhaustive))
         return with_refs(repo, findings)
 
 
@@ -320,22 +322,28 @@ def _start_walk(
 
 
 class _Known:
-    """Secrets per blob: scanned up front, else (ranges: old versions) read on demand."""
+    """Secrets per blob: scanned up front, else (ranges: old versions) read when asked,
+    those the attribution will ask for in one stream first (`prefetch`)."""
 
-    def __init__(self, found: dict[str, Secrets], read: Callable[[str], Secrets] | None) -> None:
+    def __init__(self, found: dict[str, Secrets],
+                 read: Callable[[list[str]], dict[str, Secrets]] | None) -> None:
         self.found = found
-        self._read = read
+        self._read = read  # ids -> the secrets of those that could be read
         self._empty: set[str] = set()
 
     def __call__(self, oid: str) -> Secrets:
-        if oid in self.found or self._read is None or oid in self._empty:
-            return self.found.get(oid, frozenset())
-        secrets = self._read(oid)
-        if secrets:
-            self.found[oid] = secrets
-        else:
-            self._empty.add(oid)
-        return secrets
+        self.prefetch([oid])
+        return self.found.get(oid, frozenset())
+
+    def prefetch(self, oids: Iterable[str]) -> None:
+        if self._read is None:
+            return
+        todo = list(dict.fromkeys(oid for oid in oids
+                                  if oid not in self.found and oid not in self._empty))
+        if todo:
+            secrets = self._read(todo)
+            self.found.update((oid, found) for oid, found in secrets.items() if found)
+            self._empty.update(oid for oid in todo if not secrets.get(oid))
 
 
 def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Known,
@@ -372,6 +380,9 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
     # Which renames matter depends only on the blobs' secrets, never on other renames'
     # answers: a dry run lists them, and one git process answers them all at once,
     # instead of one process per rename in the walk.
+    # the versions the introductions compare with, in one stream (ranges: old versions)
+    known.prefetch(blob for _, _, diffs in touching for diff in diffs for change in diff
+                   for blob in (change.old_blob, change.new_blob) if blob)
     wanted: set[tuple[str, str]] = set()
     dry = Introductions(known, lambda parent, commit, _: wanted.add((parent, commit)))
     for header, order, diffs in touching:
