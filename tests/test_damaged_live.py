@@ -1,6 +1,7 @@
-"""Damage that happens while keyscan reads: a pack file cut short under the reader.
-The damage is done by a hook at the moment named (in a real `python -m keyscan`
-process, so a crash shows as its exit status); everything else is real git."""
+"""Damage that happens while keyscan reads: a pack file cut short under the reader, a
+big blob's object cut short before git streams it. The damage is done by a hook at the
+moment named (in a real `python -m keyscan` process, so a crash shows as its exit
+status); everything else is real git."""
 
 from __future__ import annotations
 
@@ -95,3 +96,40 @@ def test_a_pack_cut_short_while_it_is_read_costs_its_objects_not_the_scan(
         warning = next(line for line in result.err.splitlines() if oid in line)
         assert f"({paths[oid]}) could not be read" in warning
     assert len(result.err.splitlines()) == len(warned), result.err
+
+
+@pytest.mark.parametrize("mode", ["staged", "pre-commit", "git"])
+def test_a_big_blob_git_fails_to_read_is_a_warning_and_the_rest_is_scanned(
+    tmp_path: Path, mode: str
+) -> None:
+    """A blob past the 16 MiB read in pieces is read by its own `git cat-file blob`; its
+    object is cut short just before (as a disk error would): what git gave of it is
+    scanned, it is named unreadable, and every other file is still reported."""
+    repo = Repo(tmp_path / "repo")
+    rng = random.Random(32)
+    repo.write("small.env", f"KEY={make_key('repeatposts', rng)}\n")
+    repo.write("big.bin", f"KEY={make_key('powerpost', rng)}\n".encode()
+               + rng.randbytes(17 << 20))  # does not compress: its object stays big
+    repo.git("add", ".")
+    if mode == "git":
+        repo.commit()
+    big = repo.git("rev-parse", ":big.bin")
+    path = repo.path / ".git" / "objects" / big[:2] / big[2:]
+    hook = (f"import os\nfrom keyscan.sources import git\n"
+            f"real = git.popen\n"
+            f"def popen(repo, *args, **kwargs):\n"
+            f"    if args[:2] == ('cat-file', 'blob'):\n"
+            f"        os.chmod({str(path)!r}, 0o644)\n"
+            f"        os.truncate({str(path)!r}, os.path.getsize({str(path)!r}) // 4)\n"
+            f"    return real(repo, *args, **kwargs)\n"
+            f"git.popen = popen\n")
+    args = ["small.env", "big.bin"] if mode == "pre-commit" else []
+    result = keyscan_hooked(hook, mode, "--format", "json", *args, cwd=repo.path)
+    assert "Traceback" not in result.err and result.code == 1, (result.code, result.err)
+    report = json.loads(result.out)
+    # big.bin's key is in the quarter git could still give
+    assert sorted((f["path"], f["line"]) for f in report["findings"]) == [
+        ("big.bin", 1), ("small.env", 1)]
+    assert report["summary"]["unreadable"] == 1
+    assert result.err.startswith(f"keyscan: warning: git object {big} (big.bin) could not "
+                                 "be read: ") and result.err.count("\n") == 1, result.err

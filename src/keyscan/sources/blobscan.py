@@ -31,7 +31,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
-from keyscan.errors import KeyscanError
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
@@ -119,8 +118,8 @@ def secrets_in(scanner: Scanner, data: bytes | git.BigBlob, oid: str = "") -> Se
 
 
 def _findings_in(scanner: Scanner, data: bytes | git.BigBlob, oid: str) -> list[Finding]:
-    if isinstance(data, git.BigBlob):
-        return scanner.emit_stream(oid, data.chunks())
+    if isinstance(data, git.BigBlob):  # git may fail in it: what came is still scanned
+        return scanner.emit_stream(oid, data.chunks(unreadable=scanner.tally.unreadable))
     return scanner.emit(Fragment(data=data, path=oid)).findings
 
 
@@ -273,12 +272,7 @@ def _scan(scanner: Scanner, oid: str, data: bytes | git.BigBlob,
     """Scan `data` into `found`; with `check`, only if those spans are not quiet (the
     rest is a quiet base's). True if it was quiet."""
     if isinstance(data, git.BigBlob):
-        try:
-            findings = _findings_in(scanner, data, oid)
-        except KeyscanError as error:  # git gave less than the blob's size
-            scanner.tally.unreadable(oid, str(error))
-            return False
-        quiet = False
+        findings, quiet = _findings_in(scanner, data, oid), False
     else:
         scanned = scanner.emit(Fragment(data=data, path=oid), check=check)
         findings, quiet = scanned.findings, scanned.quiet

@@ -94,8 +94,8 @@ def files_findings(
     found: list[Finding] = []
     for blob, data in git.iter_contents(repo, list(wanted), unreadable=scanner.tally.unreadable):
         for path in wanted[blob]:
-            if isinstance(data, git.BigBlob):
-                found += scanner.emit_stream(path, data.chunks())
+            if isinstance(data, git.BigBlob):  # git may fail in it: what came is scanned
+                found += scanner.emit_stream(path, data.chunks(unreadable=scanner.tally.unreadable))
             else:
                 found += scanner.emit(Fragment(data=data, path=path)).findings
     for path in on_disk:

@@ -172,8 +172,8 @@ def _blobs(repo: git.GitRepo, oids: list[str], scanner: Scanner
 
 
 def _scan(scanner: Scanner, data: bytes | git.BigBlob, path: str) -> list[Finding]:
-    if isinstance(data, git.BigBlob):
-        return scanner.emit_stream(path, data.chunks())
+    if isinstance(data, git.BigBlob):  # git may fail in it: what came is still scanned
+        return scanner.emit_stream(path, data.chunks(unreadable=scanner.tally.unreadable))
     return scanner.emit(Fragment(data=data, path=path)).findings
 
 
