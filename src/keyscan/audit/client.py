@@ -41,9 +41,11 @@ class Outcome:
     audit: Audit
 
 
-def engine_digest(rules: Sequence[Rule]) -> str:
-    """Rules and keyscan's version: what a blob's scan depends on."""
-    parts = [__version__]
+def engine_digest(rules: Sequence[Rule], archive_depth: int = 8,
+                  archive_bytes: int = 1 << 30) -> str:
+    """Rules, the archive limits and keyscan's version: what a blob's scan depends on (a
+    blob scanned with archives closed or shallower is scanned again)."""
+    parts = [__version__, f"archives {archive_depth} {archive_bytes}"]
     for rule in sorted(rules, key=lambda r: r.id):
         parts.append(repr((rule.id, rule.vendor, rule.severity, rule.pattern.pattern,
                            rule.pattern.flags, rule.keywords, rule.prefixes, rule.priority,
@@ -71,12 +73,12 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
     from keyscan.inventory.ledger import BlobLedger
 
     rules = setup.ruleset.rules
-    engine = engine_digest(rules)
+    options = setup.options
+    engine = engine_digest(rules, options.max_archive_depth, options.max_decompressed_bytes)
     digest = scan_digest(setup, engine)
     remember_engine(engine, setup.engine)
     audit = inventory.begin_audit(audit_key(sources, digest))
     states = inventory.states(source.name for source in sources)
-    options = setup.options
     need_secrets = options.verify or options.only_live or options.show_secrets
     ledger = BlobLedger(inventory.url, engine)
     cores = max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -123,6 +125,8 @@ def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, di
         ledger=ledger, allowlist=setup.allowlist, baseline=setup.baseline,
         include_placeholders=setup.options.include_placeholders,
         need_secrets=need_secrets, cores=cores, access=source.access,
+        max_archive_depth=setup.options.max_archive_depth,
+        max_decompressed_bytes=setup.options.max_decompressed_bytes,
     )
 
 
@@ -138,6 +142,7 @@ def _count(stats: Stats, result: RepoResult) -> None:
     stats.scanned_bytes += result.scanned_bytes
     stats.commits += result.commits
     stats.unreadable += result.unreadable
+    stats.skipped += result.skipped
     for reason, count in result.suppressed.items():
         stats.suppressed[reason] = stats.suppressed.get(reason, 0) + count
 

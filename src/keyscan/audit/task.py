@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from keyscan.hosts.gitauth import GitAccess
     from keyscan.inventory.ledger import BlobLedger
     from keyscan.sources.attribution import Secrets
+    from keyscan.sources.driver import Scanner
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class RepoTask:
     need_secrets: bool = False
     cores: int = 1  # processes for this repository's blobs
     access: GitAccess | None = None  # a host's token for git: its variable, never the token
+    # Archives in blobs are opened as `keyscan git` opens them (--max-archive-depth,
+    # --max-decompressed-bytes; depth 0: never): plain numbers, so the task pickles.
+    max_archive_depth: int = 8
+    max_decompressed_bytes: int = 1 << 30
 
 
 @dataclass
@@ -61,6 +66,7 @@ class RepoResult:
     scanned_bytes: int = 0
     commits: int = 0
     unreadable: int = 0
+    skipped: int = 0  # archive members beyond a limit, damaged archives: each a warning
     suppressed: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     error: str | None = None  # could not be cloned, fetched or read
@@ -84,7 +90,7 @@ def scan_repository(task: RepoTask) -> RepoResult:
             return result
         stats = Stats()
         ledger = _Recorder(task.ledger, result)
-        findings = scan_all(repo, engine_for(task), stats, result.warnings.append,
+        findings = scan_all(repo, scanner_for(task), stats, result.warnings.append,
                             ledger=ledger, workers=task.cores, tips=result.tips)
     except KeyscanError as error:
         result.error = str(error) + _token_hint(task)
@@ -102,6 +108,7 @@ def scan_repository(task: RepoTask) -> RepoResult:
     result.suppressed = stats.suppressed
     result.files, result.scanned_bytes = stats.files, stats.scanned_bytes
     result.commits, result.unreadable = stats.commits, stats.unreadable
+    result.skipped = stats.skipped
     return result
 
 
@@ -135,6 +142,17 @@ def engine_for(task: RepoTask) -> Engine:
 
         engine = _ENGINES[task.engine_digest] = Engine(task.rules)
     return engine
+
+
+def scanner_for(task: RepoTask) -> Scanner:
+    """The driver `keyscan git` scans with: this process's engine for the task's rules, and
+    the archive expansion step within the task's limits."""
+    from keyscan.sources.archive import Limits
+    from keyscan.sources.contents import expander
+    from keyscan.sources.driver import Scanner
+
+    limits = Limits(task.max_archive_depth, task.max_decompressed_bytes)
+    return Scanner(engine_for(task), expander(limits))
 
 
 def remember_engine(digest: str, engine: Engine) -> None:
