@@ -6,10 +6,11 @@ the inventory itself, and a task that fails inside it must come back as a result
 with `error` set, never as an exception that ends the audit.
 
 - `InProcess`: one at a time, here (`--workers 1`).
-- `ProcessPool`: N worker processes on this machine (`--workers N`, default the
-  cores), forked once each (keyscan already imported), kept for every repository;
-  at most 2N tasks are in flight, so memory does not grow with the number of
-  repositories.
+- `ProcessPool` (`pool.py`): N worker processes on this machine (`--workers N`,
+  default the cores), forked once each (keyscan already imported), kept for every
+  repository; at most 2N tasks are in flight, so memory does not grow with the
+  number of repositories. A worker that dies costs a retry of the repositories it
+  held, on a fresh worker; one that dies twice under a repository fails it.
 - A cluster (`--scheduler`, issue 17) is one more class with the same `run`:
   submit `scan_repository` with each task, yield results as they complete, resubmit
   a task whose worker was lost.
@@ -17,19 +18,13 @@ with `error` set, never as an exception that ends the audit.
 
 from __future__ import annotations
 
-import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
+from keyscan.audit.pool import ProcessPool
 from keyscan.audit.task import RepoResult, RepoTask, scan_repository
 
 Work = Callable[[RepoTask], RepoResult]
-# Forked workers start with keyscan already imported (no start-up at all) and are this
-# process's children (their time counts in its rusage). They inherit the inventory's
-# open connections but never touch them, and end with os._exit, so never close them.
-_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 class Executor(Protocol):
@@ -46,39 +41,12 @@ class InProcess:
             yield self._work(task)
 
 
-class ProcessPool:
-    def __init__(self, workers: int, work: Work = scan_repository) -> None:
-        self.workers = workers
-        self._work = work
-
-    def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
-        context = multiprocessing.get_context(_START_METHOD)
-        pending = iter(tasks)
-        running: dict[Future[RepoResult], RepoTask] = {}
-        with ProcessPoolExecutor(self.workers, mp_context=context) as pool:
-            while True:
-                while len(running) < 2 * self.workers:
-                    task = next(pending, None)
-                    if task is None:
-                        break
-                    running[pool.submit(self._work, task)] = task
-                if not running:
-                    return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    task = running.pop(future)
-                    yield _result(future, task)
-
-
-def _result(future: Future[RepoResult], task: RepoTask) -> RepoResult:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        return RepoResult(task.name, error="its worker process died (out of memory?)")
-
-
 def executor_for(workers: int) -> Executor:
-    return InProcess() if workers <= 1 else ProcessPool(workers)
+    import multiprocessing
+
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return InProcess()  # (workers are forked: keyscan's start-up is never paid again)
+    return ProcessPool(workers)
 
 
 class DaskExecutor:
