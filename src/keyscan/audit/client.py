@@ -88,6 +88,7 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
     held: dict[tuple[str, str], Finding] = {}  # whole secrets, only when needed
     done = found = 0
     failed: set[str] = set()
+    unchanged = _Unchanged(inventory, audit, digest)
     for result in _announced(executor.run(tasks), progress, len(sources)):
         if progress is not None and (result.warnings or result.error):
             progress.close()  # a warning starts on a line of its own
@@ -99,7 +100,11 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
             stats.failed_repositories += 1
             failed.add(result.name)
             continue
-        inventory.record(audit, result, result.findings, digest, engine)
+        if result.unchanged:
+            unchanged.add(result.name)
+        else:
+            unchanged.flush()  # those waiting are written now, not after a long scan
+            inventory.record(audit, result, result.findings, digest, engine)
         _count(stats, result)
         found += len(result.findings)
         if need_secrets:
@@ -107,12 +112,44 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
         if progress is not None:
             progress.show(f"keyscan audit: {done}/{len(sources)} repositories, "
                           f"{found} findings; last: {result.name}")
+    unchanged.flush()
     names = [source.name for source in sources if source.name not in failed]
     findings = inventory.audit_findings(audit, names)
     if need_secrets:
         findings = [_whole(held.get((f.repository or "", f.fingerprint)), f) for f in findings]
     inventory.finish_audit(audit)
     return Outcome(findings, stats, audit)
+
+
+class _Unchanged:
+    """Unchanged repositories, written to the inventory in batches (`record_unchanged`):
+    at most BATCH of them, or those of the last FLUSH_SECONDS, wait for their write
+    (and none past the next changed repository's), so an audit killed loses no more
+    than those, and its rerun redoes them at no cost."""
+
+    BATCH = 64
+    FLUSH_SECONDS = 1.0
+
+    def __init__(self, inventory: Inventory, audit: Audit, digest: str) -> None:
+        self._inventory = inventory
+        self._audit = audit
+        self._digest = digest
+        self._names: list[str] = []
+        self._since = 0.0
+
+    def add(self, name: str) -> None:
+        import time
+
+        if not self._names:
+            self._since = time.monotonic()
+        self._names.append(name)
+        if len(self._names) >= self.BATCH or time.monotonic() - self._since >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._names:
+            self._inventory.record_unchanged(self._audit, self._names, self._digest)
+            self._names = []
 
 
 def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, digest: str,

@@ -14,6 +14,7 @@ forever. Results come back in any order, each task's once.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import pickle
@@ -103,12 +104,17 @@ class _Worker:
         # inventory's open connections but never touches them, and ends with os._exit.
         self._process = context.Process(target=_serve, args=(child, self.conn, work),
                                         daemon=True)
+        # The heap as it is now is never collected in the child: a collection there
+        # would write to every object of it, copying the whole heap page by page.
+        gc.freeze()
         try:
             self._process.start()
         except OSError as error:
             raise KeyscanError(f"cannot start a worker process ({error.strerror}): "
                                "free some memory or processes, or audit with --workers 1"
                                ) from None
+        finally:
+            gc.unfreeze()
         child.close()
         self.sentinel = self._process.sentinel
         self.held: list[RepoTask] = []  # in the order it runs them

@@ -74,18 +74,24 @@ class RepoResult:
 
 def scan_repository(task: RepoTask) -> RepoResult:
     """Mirror (or open) the repository, and scan what the inventory has not seen."""
-    from keyscan.sources.history import scan_all
-    from keyscan.sources.mirror import open_source
-    from keyscan.sources.packfile import check_store
-    from keyscan.sources.refs import ref_tips
+    from keyscan.sources.mirror import mirrored
 
     result = RepoResult(task.name)
     try:
-        repo = open_source(task.source, Path(task.cache), _git_env(task))
+        location = mirrored(task.source, Path(task.cache), _git_env(task))
+        settled = task.digest == task.last_digest and not task.need_secrets
+        if settled and task.last_tips is not None and _same_refs(location, task.last_tips):
+            result.tips, result.unchanged = dict(task.last_tips), True
+            return result  # the second audit's usual case: no git process at all
+        from keyscan.sources import git
+        from keyscan.sources.history import scan_all
+        from keyscan.sources.packfile import check_store
+        from keyscan.sources.refs import ref_tips
+
+        repo = git.open_repo(location)
         check_store(repo)  # before any git reads objects: a FIFO among the packs would hang it
         result.tips = ref_tips(repo)
-        if (result.tips == task.last_tips and task.digest == task.last_digest
-                and not task.need_secrets):
+        if settled and result.tips == task.last_tips:
             result.unchanged = True
             return result
         stats = Stats()
@@ -110,6 +116,15 @@ def scan_repository(task: RepoTask) -> RepoResult:
     result.commits, result.unreadable = stats.commits, stats.unreadable
     result.skipped = stats.skipped
     return result
+
+
+def _same_refs(location: str, tips: dict[str, str]) -> bool:
+    """The refs at `location` are `tips`, as git's ref files tell without a git process
+    (sources/reffiles.py); False also when they cannot tell, and then git is asked."""
+    from keyscan.sources.reffiles import plain_git_dir, unchanged
+
+    git_dir = plain_git_dir(Path(location))
+    return git_dir is not None and unchanged(git_dir, tips)
 
 
 def _git_env(task: RepoTask) -> dict[str, str] | None:

@@ -69,6 +69,8 @@ class HostArgs:
         return cls(**{name: kwargs.pop(name) for name in cls.__dataclass_fields__})
 
     def queries(self) -> list[HostQuery]:
+        if not (self.github_orgs or self.github_users or self.gitlab_groups):
+            return []  # no host named: no HTTP client to import
         from keyscan.hosts import check_queries
 
         return check_queries(self.github_orgs, self.github_users, self.gitlab_groups)

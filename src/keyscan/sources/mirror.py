@@ -37,25 +37,32 @@ def is_remote(source: str) -> bool:
 
 def open_source(source: str, cache: Path, env: Mapping[str, str] | None = None) -> git.GitRepo:
     """The repository to scan: `source` itself when local, else its mirror, cloned or
-    fetched now. `env`: git's environment for the clone or fetch (a host's token in git's
-    environment config, hosts/gitauth.py; default: ours)."""
+    fetched now (see `mirrored`)."""
+    return git.open_repo(mirrored(source, cache, env))
+
+
+def mirrored(source: str, cache: Path, env: Mapping[str, str] | None = None) -> str:
+    """Where git reads `source`: the path itself when local, else its mirror's folder,
+    cloned or fetched now. `env`: git's environment for the clone or fetch (a host's
+    token in git's environment config, hosts/gitauth.py; default: ours)."""
     if not is_remote(source):
-        return git.open_repo(source)
+        return source
     shown, _ = git.without_credentials(source)
     cache.mkdir(parents=True, exist_ok=True)
-    dest = cache / mirror_name(shown)
+    dest = cache.resolve() / mirror_name(shown)
     with _locked(dest.with_name(dest.name + ".lock")):
         if (dest / "HEAD").is_file():
-            repo = git.open_repo(str(dest))
-            git.fetch_mirror(repo, shown, env=env)
-            return repo
+            # A mirror is bare and ours: no git process to find it (its object format
+            # does not matter to a fetch; whoever reads objects opens it with git).
+            git.fetch_mirror(git.GitRepo(dest, None), shown, env=env)
+            return str(dest)
         scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=cache))
         try:
             git.clone_mirror(source, scratch / "repo.git", progress=False, env=env)
             os.replace(scratch / "repo.git", dest)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        return git.open_repo(str(dest))
+        return str(dest)
 
 
 def mirror_name(url: str) -> str:
