@@ -100,15 +100,19 @@ class Engine:
         """Every finding in `fragment`, except those on a `keyscan:allow` line."""
         return self.scan_counted(fragment)[0]
 
-    def scan_counted(self, fragment: Fragment) -> tuple[list[Finding], int]:
-        """(findings, how many matches a `keyscan:allow` on their line suppressed).
+    def scan_counted(self, fragment: Fragment, *, allowed_at: list[tuple[int, int]] | None = None,
+                     as_is: bool = False) -> tuple[list[Finding], int]:
+        """(findings, how many matches a `keyscan:allow` on their line suppressed); the
+        line and column of each of those into `allowed_at` if given (windows count each
+        once: `sources/windows.py`).
 
-        UTF-16 text is scanned converted to UTF-8. Without a byte-order mark that is a
-        guess from the text's beginning (`encodings.utf16_codec`), so the bytes as they
-        are are scanned too: a binary file that begins like UTF-16 hides nothing."""
+        UTF-16 text is scanned converted to UTF-8 (never `as_is`: windows convert a whole
+        stream). Without a byte-order mark that is a guess from the text's beginning
+        (`encodings.utf16_codec`), so the bytes as they are are scanned too: a binary
+        file that begins like UTF-16 hides nothing."""
         findings: list[Finding] = []
         allowed = 0
-        converted = from_utf16(fragment.data)
+        converted = None if as_is else from_utf16(fragment.data)
         texts = [converted] if converted is not None else []
         if converted is None or fragment.data[:2] not in UTF16_BOMS:
             texts.append(fragment.data)
@@ -119,6 +123,8 @@ class Engine:
                 line, column = locate(match.start)
                 if locate.on_allowed_line():
                     allowed += 1
+                    if allowed_at is not None:
+                        allowed_at.append((line, column))
                     continue
                 finding = self._finding(match, line, column, fragment)
                 if (finding.rule_id, finding.secret) not in known:

@@ -19,8 +19,9 @@ The scanner does everything else, the same way for every source:
   plugs archives in here, for every source alike.
 - **engine**: in bounded windows (`WINDOW` bytes, overlapping by `OVERLAP`, cut at
   line starts where it can) for input past `WINDOW`: memory does not grow with the
-  size of one input, and a key across a window's edge is found once, with its line
-  and column in the whole input.
+  size of one input, and a key (or a `keyscan:allow` suppression) across a window's
+  edge is found (counted) once, with its line and column in the whole input; UTF-16
+  is windowed as the text it is (`sources/windows.py`).
 - **counts**: files, bytes, `keyscan:allow` suppressions (every mode), skipped inputs
   and unreadable objects, in a `Tally` that worker processes send back whole.
 - **the shortcut**: `emit(fragment, check=spans)` asks first whether those spans are
@@ -235,60 +236,11 @@ class Scanner:
 
     def _windows(self, path: str, chunks: Iterator[bytes],
                  commit: Commit | None) -> list[Finding]:
-        """Scan in windows of `WINDOW` bytes, each starting `OVERLAP` or more before the
-        last one ended (at a line start where there is one near): a window reports the
-        findings that start before where the next one starts."""
-        tally = self.tally
-        tally.files += 1
-        found: list[Finding] = []
-        lines = 0  # lines before the buffer's start
-        column = 0  # characters between the last line start and the buffer's start
-        buffer = b""
-        ended = False
-        while not ended or buffer:
-            while not ended and len(buffer) < WINDOW + OVERLAP:
-                piece = next(chunks, None)
-                if piece is None:
-                    ended = True
-                else:
-                    buffer += piece
-            last = ended and len(buffer) <= WINDOW
-            window = buffer if last else buffer[:WINDOW]
-            cut = len(window) if last else _cut(window)
-            findings, allowed = self.engine.scan_counted(Fragment(window, path, commit))
-            cut_line = window.count(b"\n", 0, cut)
-            cut_start = window.rfind(b"\n", 0, cut) + 1
-            cut_column = _chars(window[cut_start:cut]) + (column if cut_start == 0 else 0)
-            for finding in findings:
-                line = finding.line + lines
-                col = finding.column + (column if finding.line == 1 else 0)
-                if last or (finding.line - 1, col) < (cut_line, cut_column + 1):
-                    found.append(finding.replace(line=line, column=col))
-            tally.allow(path, allowed)  # at windows' edges: counted where it is seen
-            tally.bytes += cut
-            lines += cut_line
-            column = cut_column
-            buffer = buffer[cut:]
-            if last:
-                break
-        return found
+        """Scan in windows of `WINDOW` bytes overlapping by `OVERLAP` (`windows.py`)."""
+        from keyscan.sources.windows import Sizes, scan_windows
 
-
-def _cut(window: bytes) -> int:
-    """Where the next window starts: a line start at least `OVERLAP` before the end,
-    else (a very long line) that point, moved off a UTF-8 continuation byte."""
-    limit = len(window) - OVERLAP
-    newline = window.rfind(b"\n", max(0, limit - LINE_SEARCH), limit)
-    if newline != -1:
-        return newline + 1
-    cut = limit
-    while cut > limit - 3 and 0x80 <= window[cut] < 0xC0:
-        cut -= 1
-    return cut
-
-
-def _chars(text: bytes) -> int:
-    return len(text.decode("utf-8", "replace"))
+        return scan_windows(self.engine, self.tally, path, chunks, commit,
+                            Sizes(WINDOW, OVERLAP, LINE_SEARCH))
 
 
 class _Joined:
