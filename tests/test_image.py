@@ -329,3 +329,45 @@ def test_folder_layout_never_leaves_its_folder(tmp_path: Path, keys: list[str]) 
     done = run_json("layout", cwd=tmp_path)
     assert done.findings == []
     assert "outside the image" in done.err and done.report["summary"]["skipped_files"] == 1
+
+
+def test_a_part_that_is_not_its_digest_is_warned_counted_and_still_scanned(
+    tmp_path: Path, keys: list[str]
+) -> None:
+    """An OCI layout whose layer, configuration or manifest was altered after it was built
+    (the name still says the old digest), and a docker save whose layer is not its
+    diff_id: one warning each, naming it, counted in `unreadable` (never a clean exit),
+    and what the part holds is still reported."""
+    layer = layer_tar({"app/.env": f"KEY={keys[0]}\n".encode()})
+    config = config_doc([layer], [f"TOKEN={keys[1]}"], [])
+    oci = Oci()
+    digests = oci.platform("amd64", [layer], config)
+    folder = oci.folder(tmp_path / "layout")
+    clean = run_json("layout", cwd=tmp_path)
+    assert clean.code == 1 and clean.err == ""
+    other = gzip.compress(layer_tar({"app/.env": f"KEY={keys[2]}\n".encode()}), mtime=0)
+    altered = {
+        "layer 1 of 1": (digests[0], other),
+        "the image configuration": (sha(config), config.replace(b"TOKEN=", b"TOKEN2=")),
+    }
+    for digest, data in altered.values():
+        (folder / "blobs" / "sha256" / digest.split(":")[1]).write_bytes(data)
+    done = run_json("layout", cwd=tmp_path)
+    assert done.code == 1
+    assert sorted(f["path"] for f in done.findings) == ["app/.env", "config:/config/Env/0"]
+    assert done.report["summary"]["unreadable"] == 2
+    assert done.report["summary"]["skipped_files"] == 0  # nothing was skipped
+    lines = done.err.splitlines()
+    assert len(lines) == 2, done.err
+    for what, (digest, data) in altered.items():
+        line = next(line for line in lines if f"{what} is not what its digest {digest}" in line)
+        assert f"its content hashes to {sha(data)}" in line and "scanned anyway" in line
+    text = keyscan("image", "layout", cwd=tmp_path)
+    assert "2 image parts unreadable or altered" in text.out
+    # a classic docker save knows its layers by diff_id: the sha256 of the layer's tar
+    saved = docker_save([layer], config_doc([layer_tar({"other": b"x"})], [], []))
+    (tmp_path / "app.tar").write_bytes(saved)
+    done = run_json("app.tar", cwd=tmp_path)
+    assert [f["path"] for f in done.findings] == ["app/.env"]
+    assert done.code == 1 and done.report["summary"]["unreadable"] == 1
+    assert done.err.count("\n") == 1 and f"its content hashes to {sha(layer)}" in done.err

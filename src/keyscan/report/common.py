@@ -176,7 +176,10 @@ def summary_line(report: Report) -> str:
     if stats.failed_repositories:
         parts.append(f"{_plural(stats.failed_repositories, 'repository')} failed "
                      "(see the warnings)".replace("repositorys", "repositories"))
-    if stats.unreadable:
+    if stats.unreadable and report.mode == "image":  # a part that is not its digest too
+        parts.append(f"{_plural(stats.unreadable, 'image part')} unreadable or altered "
+                     "(see the warnings)")
+    elif stats.unreadable:
         parts.append(f"{_plural(stats.unreadable, 'git object')} unreadable (see the warnings)")
     return "; ".join(parts)
 

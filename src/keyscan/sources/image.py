@@ -21,7 +21,8 @@ secret found anywhere in the image is redacted in them.
 
 Hostile images (bad JSON, missing blobs, names outside the layout, links, lying
 sizes, bombs) cost bounded work: each problem is one warning, counted, and the rest
-of the image is still scanned.
+of the image is still scanned. A part whose content is not what its digest says
+(`imagedigest.py`) is one warning too, counted as unreadable, and still scanned.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import Any
 from keyscan.engine import Engine
 from keyscan.errors import KeyscanError
 from keyscan.model import Finding, Fragment, Stats, redact
+from keyscan.sources import imagedigest
 from keyscan.sources.archive import Limits
 from keyscan.sources.contents import Scanned, scan_stream
 from keyscan.sources.imagestore import Store, StoreError, open_store
@@ -51,11 +53,12 @@ LAYER_RATIO = (
 
 
 class _Layer:
-    def __init__(self, blob: str, digest: str, position: str) -> None:
+    def __init__(self, blob: str, digest: str, position: str, stored: bool) -> None:
         self.blob = blob  # its name in the store
         self.digest = digest
         self.position = position  # "layer 2 of 5"
         self.step: str | None = None
+        self.stored = stored  # the digest is of the blob as stored, else (a diff_id) of its tar
 
 
 class _Manifest:
@@ -91,12 +94,23 @@ class _Scan:
         self.secrets: set[tuple[str, str]] = set()
         self.notes: dict[str, str] = {}
         self.done: set[str] = set()  # configs and layers scanned (shared across platforms)
+        self.checked: set[str] = set()  # parts found not to match their digest
 
     def problem(self, message: str, unreadable: bool = True) -> None:
         """One warning; a part of the image itself (not a file in it) is also unreadable."""
         self.stats.skipped += 1
         self.stats.unreadable += unreadable
         self.warn(message)
+
+    def check(self, what: str, name: str, expected: str, actual: str) -> None:
+        """One warning (once per part) if a part is not what its digest says: scanned
+        anyway, and counted, as a part that could not be read as built (never clean)."""
+        if actual != expected and name not in self.checked:
+            self.checked.add(name)
+            self.stats.unreadable += 1
+            self.warn(f"{self.image}: {what} is not what its digest {expected} says: its "
+                      f"content hashes to {actual} (damaged, or altered after it was built); "
+                      "scanned anyway")
 
     def run(self) -> tuple[list[Finding], dict[str, str]]:
         for manifest in self.manifests():
@@ -115,7 +129,11 @@ class _Scan:
 
     def json(self, name: str, what: str) -> Any:
         try:
-            return json.loads(self.store.read(name))
+            data = self.store.read(name)
+            expected = imagedigest.named(name)
+            if expected is not None:
+                self.check(what, name, expected, imagedigest.of(data, expected))
+            return json.loads(data)
         except StoreError as error:
             self.problem(f"{self.image}: cannot read {what} ({error}); skipped")
         except (ValueError, RecursionError) as error:
@@ -200,9 +218,10 @@ class _Scan:
         for number, (blob, digest) in enumerate(
             zip(manifest.layers, manifest.digests, strict=False)
         ):
+            stored = digest is not None
             if digest is None:
                 digest = diff_ids[number] if number < len(diff_ids) else blob
-            layer = _Layer(blob, str(digest), f"layer {number + 1} of {total}")
+            layer = _Layer(blob, str(digest), f"layer {number + 1} of {total}", stored)
             layer.step = steps[number] if number < len(steps) else None
             self.notes.setdefault(
                 layer.digest, layer.position + (f", added by: {layer.step}" if layer.step else "")
@@ -225,9 +244,11 @@ class _Scan:
 
         shown = f"{self.image}: layer {layer.digest}"
         into = Scanned()
+        expected = layer.digest if DIGEST.fullmatch(layer.digest) else None
         try:
             with self.store.open(layer.blob) as blob:
-                stream = _decompressed(blob, shown, self.limits)
+                hashed = imagedigest.Hashed(blob, expected) if expected else None
+                stream, compressed = _decompressed(hashed or blob, shown, self.limits)
                 for member in members(stream):
                     name = _clean(member.name)
                     if name.rsplit("/", 1)[-1].startswith(".wh.") and member.size == 0:
@@ -237,6 +258,8 @@ class _Scan:
                     self.count(into, shown)
                     self.keep(into.findings, layer.digest)
                     into.problems = [p for p in into.problems if "damaged" in p]
+                if expected and hashed and (layer.stored or not compressed):  # diff_id: the tar's
+                    self.check(layer.position, layer.blob, expected, hashed.finish())
         except StoreError as error:
             self.problem(f"{shown}: cannot be read ({error}); skipped")
         except _errors() as error:
@@ -286,19 +309,20 @@ def save_reference(reference: str, scratch: str) -> str:
     return target
 
 
-def _decompressed(blob: Any, shown: str, limits: Limits) -> Any:
+def _decompressed(blob: Any, shown: str, limits: Limits) -> tuple[Any, bool]:
+    """The layer's tar, and whether it was compressed."""
     from keyscan.sources.archive import _Budgeted, _Peekable, _Run, kind_of
 
     head_reader = _Peekable(blob)
     kind = kind_of(head_reader.head)
     if kind == "tar" or head_reader.head == bytes(len(head_reader.head)):
-        return head_reader
+        return head_reader, False
     if kind in ("gzip", "bzip2", "xz"):
         from keyscan.sources.archive import _decompressor
 
         size = getattr(blob, "size", 0) or 0
         budget = Limits(limits.max_depth, max(limits.max_bytes, LAYER_RATIO * size))
-        return _Budgeted(_decompressor(kind, head_reader), _Run(budget, shown))
+        return _Budgeted(_decompressor(kind, head_reader), _Run(budget, shown)), True
     if head_reader.head[:4] == b"\x28\xb5\x2f\xfd":
         raise OSError(0, "a zstd-compressed layer, which keyscan cannot read yet")
     raise OSError(0, "not a tar layer")
