@@ -149,7 +149,6 @@ class Engine:
             end = line - 1 if data[line - 1] == 13 else line  # CRLF
             if end > 0 and data[end - 1] in _BASE64:
                 runs_low = max(0, min(low, end - self._run))
-        window = data[low:high]
         if self._run > 1:
             if self._signs is None:
                 self._signs = _Signs(self._by_keyword, self._run)
@@ -162,10 +161,9 @@ class Engine:
             keyword = self._signs.keyword
             if keyword is not None and keyword.search(data, sign.start(), high) is not None:
                 return False
-        elif any(True for _ in self._keyword_hits(window)):
+        elif any(True for _ in self._keyword_hits(data[low:high])):
             return False
-        if runs_low < low:
-            window = data[runs_low:high]
+        window = data[runs_low:high]  # (copied only once the cheap answers are out)
         regions = []
         for start, end in long_runs(window, self._run):
             if start == 0 or end == len(window):  # it may go on beyond the window
