@@ -129,7 +129,7 @@ def test_offsets_past_2_gib_are_read_from_the_large_offset_table(tmp_path: Path)
     rewritten = Index(pack, 20)
 
     assert [rewritten.find(name) for name in names] == offsets
-    wanted = {name: name.hex() for name in names}
+    wanted = [name.hex() for name in names]
     assert rewritten.offsets(wanted) == {
         name.hex(): offset for name, offset in zip(names, offsets, strict=True)}
 

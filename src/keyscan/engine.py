@@ -93,6 +93,16 @@ class Engine:
         self._gates: Gates | None = None  # built when first needed: see `gates.py`
         self._signs: _Signs | None = None  # built when `quiet` is first asked
 
+    def warm(self) -> None:
+        """Build now what the first `quiet` or finding would (the RE2 patterns, the gates,
+        hashlib): worker processes forked after this inherit them, instead of each
+        building its own before it can begin."""
+        if self._signs is None and self._run > 1:
+            self._signs = _Signs(self._by_keyword, self._run)
+        if self._gates is None:
+            self._gates = Gates(self._prefixes, self._run)
+        import hashlib  # noqa: F401  (what a finding's sha256 imports)
+
     def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
         return (Engine, (self.rules,))
 
@@ -163,6 +173,10 @@ class Engine:
                 return False
         elif any(True for _ in self._keyword_hits(data[low:high])):
             return False
+        if self._gates is None:
+            self._gates = Gates(self._prefixes, self._run)
+        if runs_low == 0 and high == len(data) and not self._gates.may_hit(data):
+            return True  # runs, but no encoded prefix anywhere: a whole text in one pass
         window = data[runs_low:high]  # (copied only once the cheap answers are out)
         regions = []
         for start, end in long_runs(window, self._run):

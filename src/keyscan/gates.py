@@ -32,7 +32,7 @@ from keyscan.literals import LiteralIndex
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
-    from typing import Protocol
+    from typing import Any, Protocol
 
     class View(Protocol):
         """Decoded text and where its bytes came from (`encodings.Decoded`, `Unescaped`…)."""
@@ -63,16 +63,32 @@ class Gates:
         inner = {form for prefix in prefixes for form in escapes.inner_forms(prefix)}
         inner |= {form for prefix in prefixes for form in base64_forms(prefix) if len(form) >= 8}
         forms = [form for prefix in prefixes for form in base64_forms(prefix) if len(form) >= 4]
+        inner_forms = [form for literal in inner for form in base64_forms(literal)
+                       if len(form) >= 6]
+        nested = base64_forms(NESTED_MARK) if forms else []
+        hexed = escapes.hex_forms(prefixes)
         self._base64 = LiteralIndex(forms, min_anchor=6)
-        self._inner = LiteralIndex(
-            [form for literal in inner for form in base64_forms(literal) if len(form) >= 6],
-            min_anchor=6)
-        self._nested = LiteralIndex(base64_forms(NESTED_MARK) if forms else (), min_anchor=6)
-        self._hex = LiteralIndex(escapes.hex_forms(prefixes), min_anchor=6)
+        self._inner = LiteralIndex(inner_forms, min_anchor=6)
+        self._nested = LiteralIndex(nested, min_anchor=6)
+        self._hex = LiteralIndex(hexed, min_anchor=6)
         self._escaped = {
             mark: (LiteralIndex(separators if prefixes else (), min_anchor=2), kind)
             for kind, (mark, separators) in escapes.SEPARATORS.items()
         }
+        escaped = [form for _, separators in escapes.SEPARATORS.values() for form in separators]
+        self._every = (forms + inner_forms + nested + hexed, escaped if prefixes else [])
+        self._any: Any = None  # one RE2 pattern of every form above: see `may_hit`
+
+    def may_hit(self, data: bytes) -> bool:
+        """False when no form that `hits` looks for occurs in `data` once its spaces, tabs
+        and line breaks are taken out: then `hits` finds nothing in any run of `data`
+        (a run holds none of those, and the lines of wrapped base64 that `hits` joins
+        are joined across nothing else). One RE2 pass, where `hits` costs a Python
+        step per run and a pass per anchor: source code has runs everywhere (long
+        identifiers) and encoded prefixes almost nowhere."""
+        if self._any is None:
+            self._any = _any_of(*self._every)
+        return self._any is True or self._any.search(data.translate(None, b" \t\r\n")) is not None
 
     def hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:
@@ -144,6 +160,21 @@ class Gates:
                 if unescaped is not None:
                     views.append(unescaped)
         return views
+
+
+def _any_of(forms: list[bytes], folded: list[bytes]) -> Any:
+    """One RE2 pattern for any of `forms` (as they are) or of `folded` (in any case);
+    True (anything may hit) when there are none at all."""
+    if not forms and not folded:
+        return True
+    import re2  # type: ignore[import-untyped]  # like the engine's signs: off the hook's path
+
+    options = re2.Options()
+    options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
+    either = [b"|".join(re.escape(form) for form in sorted(set(forms)))] if forms else []
+    if folded:
+        either.append(b"(?i:%s)" % b"|".join(re.escape(form) for form in sorted(set(folded))))
+    return re2.compile(b"|".join(either), options)
 
 
 def _gathered(data: bytes, regions: list[tuple[int, int]]

@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(_without_click(None))
     if args[:1] == ["pre-commit"] and not any(arg.startswith("-") for arg in args[1:]):
         sys.exit(_without_click(args[1:]))  # file names only: no option to parse
+    if args[:1] == ["git"]:  # git lists the blobs while click loads (see sources/early.py)
+        from keyscan.sources.early import begin
+
+        begin(args[1:])
     from keyscan.cli import main as cli_main
 
     cli_main(argv)

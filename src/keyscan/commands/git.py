@@ -40,15 +40,17 @@ def command(repo: str | None, range_: str | None, exhaustive: bool, **kwargs: An
 
     REPO is a path inside a repository (default: .) or a URL to clone.
     """
-    from keyscan.sources import git
+    from keyscan.sources import early, git
     from keyscan.sources.history import Started, parse_range, scan_all, scan_revisions
 
     options = options_from(kwargs)
     revs = parse_range(range_) if range_ is not None else None
+    begun = early.take(repo) if revs is None else None  # begun before click loaded
     remote = repo is not None and git.is_url(repo) and not Path(repo).exists()
-    local = None if remote else git.open_repo(repo)
+    local = begun[0] if begun else None if remote else git.open_repo(repo)
     # A local history's git processes start first: they work while the rules load.
-    with Started(local) if local is not None and revs is None else nullcontext() as started:
+    with (begun[1] if begun else Started(local) if local is not None and revs is None
+          else nullcontext()) as started:
         from keyscan.model import Stats
         from keyscan.pipeline import finish, prepare, warn
         from keyscan.progress import Progress

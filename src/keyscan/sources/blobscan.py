@@ -34,7 +34,7 @@ from keyscan.edits import changed_span
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
-from keyscan.sources.driver import Scanner, run_parts
+from keyscan.sources.driver import Scanner, preload_workers, run_parts
 from keyscan.sources.packfile import (
     HASH_SIZES,
     Location,
@@ -57,6 +57,8 @@ KEEP_BYTES = 32 << 20  # rebuilt delta bases a worker keeps until their deltas a
 # whole, which are read in pieces whatever their size.
 MAX_DELTA_BLOB = 256 << 20
 TICK = 256  # blobs between progress updates in this process
+# Packs this big hold enough blobs for workers, usually (blobs compress 10-20x in packs)
+WARM_PACK_BYTES = PARALLEL_BYTES // 16
 Progress = Callable[[Stats], None]
 Sites = dict[str, "list[Finding]"]  # blob id -> its findings (path: the id; line, column)
 Blob = tuple[str, int, str]  # id, size, delta base id ("" when none): see git.list_blobs
@@ -174,6 +176,23 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
         found.update(part)
         tick()
     return _unpack(found, sites)
+
+
+def warm_up(repo: git.GitRepo, scanner: Scanner) -> None:
+    """When the packs are big enough for workers, ready now what each worker would build
+    first (see `Engine.warm`) and what starting them imports: for a caller with time on
+    its hands, such as one waiting for git to list the blobs."""
+    paths = pack_files(repo)
+    if _cores() > 1 and sum(_size(path) for path in paths) >= WARM_PACK_BYTES:
+        scanner.engine.warm()
+        preload_workers()
+
+
+def _size(path: os.PathLike[str]) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _unpack(found: Found, sites: Sites | None) -> dict[str, Secrets]:

@@ -37,7 +37,7 @@ from keyscan.sources.attribution import (
     parse_renames,
     read_walk,
 )
-from keyscan.sources.blobscan import Progress, Sites, scan_listed, secrets_in
+from keyscan.sources.blobscan import Progress, Sites, scan_listed, secrets_in, warm_up
 from keyscan.sources.driver import Scanner, report_unreadable
 from keyscan.sources.packfile import (
     HASH_SIZES,
@@ -68,23 +68,36 @@ class Ledger(Protocol):
 class Started:
     """A whole-history scan's first steps, begun as early as possible (`keyscan git`
     begins them before it loads its rules, so git works while Python starts up): the
-    object store checked, the walk over every ref spooling, and git listing the blobs
-    (unless a delta cycle would make it loop). Closing stops what still runs."""
+    object store checked and git listing the blobs (stopped again if a delta cycle
+    would make it loop). The walk over every ref is begun once the listing is read
+    (`begin_walk`): it is needed only after the blob scan, and on a machine of two
+    cores it would slow the listing that everything else waits for. Closing stops
+    what still runs."""
 
     def __init__(self, repo: git.GitRepo, tips: dict[str, str] | None = None) -> None:
         check_store(repo)  # before any git: it would hang on a FIFO among the packs
-        stash = git.reflog(repo, "refs/stash") if tips is None or "refs/stash" in tips else []
+        self._repo = repo
+        self._stash = tips is None or "refs/stash" in tips
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `close`)
         self.walk: subprocess.Popen[bytes] | None = None
         self.listing: git.Listing | None = None
         try:
-            self.walk = _start_walk(repo, ["--all"], stash, self.spool)
+            # listing while the packs are checked for delta cycles: stopped if any is found
+            self.listing = git.Listing(repo)
             self.cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
-            if not self.cycling:
-                self.listing = git.Listing(repo)
+            if self.cycling:
+                self.listing.close()
+                self.listing = None
         except BaseException:
             self.close()
             raise
+
+    def begin_walk(self) -> subprocess.Popen[bytes]:
+        """The walk over every ref (and the stash's reflog), spooling; begun once."""
+        if self.walk is None:
+            stash = git.reflog(self._repo, "refs/stash") if self._stash else []
+            self.walk = _start_walk(self._repo, ["--all"], stash, self.spool)
+        return self.walk
 
     def close(self) -> None:
         if self.walk is not None and self.walk.poll() is None:
@@ -120,12 +133,11 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
             return scan_all(repo, engine, stats, warn, progress, exhaustive, ledger=ledger,
                             workers=workers, tips=tips, started=begun)
     scanner = _scanner(engine)
-    spool, walk = started.spool, started.walk
-    assert walk is not None  # it runs beside the blob scan
     sites: Sites = {}  # the findings of the blobs scanned now, where they are
     found, listed = _scan_store(repo, scanner, stats, warn, progress, exhaustive, ledger,
                                 workers, sites, started)
-    git.check_exit(walk, "log")
+    git.check_exit(started.begin_walk(), "log")
+    spool = started.spool
     spool.seek(0)
     known = _Known(found, None)
     graph = bytearray()  # every commit and its parents, as the walk met them
@@ -143,8 +155,11 @@ def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
     """Secrets of every blob in the object store (those a ledger knows are not scanned
     again), and the ids of every blob listed; `sites` gets the findings of those scanned."""
     if started.listing is not None:
+        warm_up(repo, scanner)  # while git lists
         blobs = started.listing.blobs()
+        started.begin_walk()  # it runs beside the blob scan
     else:
+        started.begin_walk()
         blobs = _listable(repo, scanner, None, started.cycling)
     listed = {oid for oid, _, _ in blobs}
     if ledger is None:

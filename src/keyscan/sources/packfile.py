@@ -24,7 +24,7 @@ import sys
 import zlib
 from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -185,17 +185,21 @@ class Index:
     def close(self) -> None:
         self._file.close()
 
-    def offsets(self, wanted: dict[bytes, str]) -> dict[str, int]:
-        """Object id -> offset, for the ids (raw name -> hex id) this pack holds."""
+    def offsets(self, wanted: Iterable[str]) -> dict[str, int]:
+        """Object id -> offset, for the ids (hex) among `wanted` that this pack holds."""
         table = self._table()
+        position: dict[str, int] = {}
+        step = 2 * self._size
+        for first, chunk in self._name_chunks():  # one pass, in C but for the slicing
+            names = chunk.hex()
+            position.update(zip([names[at : at + step] for at in range(0, len(names), step)],
+                                range(first, first + len(chunk) // self._size), strict=True))
         found: dict[str, int] = {}
-        size = self._size
-        for first, chunk in self._name_chunks():  # one pass: cheaper than a search per id
-            for n in range(len(chunk) // size):
-                oid = wanted.get(chunk[n * size : (n + 1) * size])
-                if oid is not None:
-                    offset = table[first + n]
-                    found[oid] = offset if offset < 0x80000000 else self._offset(first + n)
+        for oid in wanted:
+            at = position.get(oid)
+            if at is not None:
+                offset = table[at]
+                found[oid] = offset if offset < 0x80000000 else self._offset(at)
         return found
 
     def all_offsets(self) -> list[int]:
@@ -266,7 +270,7 @@ def locate(paths: list[Path], oids: list[str], hash_size: int
            ) -> tuple[dict[str, Location], list[Pack]]:
     """Object id -> where it is stored, for the ids found in the packs at `paths` (first
     pack wins); and the packs that the locations' numbers refer to."""
-    wanted = {bytes.fromhex(oid): oid for oid in oids}
+    wanted = set(oids)
     found: dict[str, Location] = {}
     packs: list[Pack] = []
     for path in paths:
@@ -279,9 +283,9 @@ def locate(paths: list[Path], oids: list[str], hash_size: int
             offsets = index.offsets(wanted)
         except (OSError, PackError):
             continue  # its objects are read through git
-        for oid, offset in offsets.items():
-            found[oid] = (len(packs), offset)
-            del wanted[bytes.fromhex(oid)]
+        number = len(packs)
+        found.update((oid, (number, offset)) for oid, offset in offsets.items())
+        wanted.difference_update(offsets)
         packs.append(Pack(path, index.checksum))
     return found, packs
 
