@@ -23,7 +23,7 @@ import importlib
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from keyscan.encodings import (
     MAX_INDENT,
@@ -162,14 +162,13 @@ class Engine:
         if self._run > 1:
             if self._signs is None:
                 self._signs = _Signs(self._by_keyword, self._run)
-            sign = self._signs.first.search(data, runs_low, high)
+            sign = self._signs.first_sign(data, runs_low, high)
             if sign is None:
                 return True  # no keyword and no long run: most windows of a history end here
-            if sign.group(1) is not None:
+            if sign < 0:
                 return False  # a keyword
             # The first sign is a run: no keyword before it, maybe one after.
-            keyword = self._signs.keyword
-            if keyword is not None and keyword.search(data, sign.start(), high) is not None:
+            if self._signs.has_keyword(data, sign, high):
                 return False
         elif any(True for _ in self._keyword_hits(data[low:high])):
             return False
@@ -274,7 +273,7 @@ class _Signs:
     overhead, which one call to C replaces. RE2 (a dependency already, for config
     patterns) because Python's `re` runs an alternation of literals ~60x slower."""
 
-    __slots__ = ("first", "keyword")
+    __slots__ = ("_first", "_keyword", "first", "keyword")
 
     def __init__(self, keywords: Iterable[bytes], run: int) -> None:
         import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
@@ -287,6 +286,40 @@ class _Signs:
         self.first = re2.compile(rb"(?i:(%s))|%s" % (words, sign) if words else
                                  rb"()\x00\xff\x00|%s" % sign, options)
         self.keyword: Any = re2.compile(rb"(?i:%s)" % words, options) if words else None
+        self._first = _raw_search(self.first)
+        self._keyword = _raw_search(self.keyword) if words else None
+
+    def first_sign(self, data: bytes, low: int, high: int) -> int | None:
+        """Where the first run in data[low:high] starts, -1 if a keyword comes first, None
+        if there is neither."""
+        spans = self._first(data, low, high)
+        if spans is None:
+            return None
+        return -1 if spans[1][0] >= 0 else int(spans[0][0])
+
+    def has_keyword(self, data: bytes, low: int, high: int) -> bool:
+        return self._keyword is not None and self._keyword(data, low, high) is not None
+
+
+def _raw_search(pattern: Any) -> Callable[[bytes, int, int], Any]:
+    """`pattern.search(data, low, high)`'s group spans ((-1, -1) for a group that did not
+    take part), or None. Straight into RE2's C method where the `re2` module has it: its
+    `search` builds a generator and a match object per call, which on the ~15,000 small
+    windows of a history cost more than the searches themselves. (0 <= low <= high <=
+    len(data), as `quiet` gives them.)"""
+    regexp = getattr(pattern, "_regexp", None)
+    anchor = getattr(getattr(importlib.import_module("re2"), "_Anchor", None), "UNANCHORED", None)
+    if regexp is None or anchor is None or not hasattr(regexp, "Match"):
+        def search(data: bytes, low: int, high: int) -> Any:
+            found = pattern.search(data, low, high)
+            return None if found is None else [found.span(g) for g in range(pattern.groups + 1)]
+        return search
+    match, nothing = regexp.Match, (-1, -1)
+
+    def raw(data: bytes, low: int, high: int) -> Any:
+        spans = match(anchor, data, low, high)
+        return None if spans[0] == nothing else spans
+    return raw
 
 
 def _mentions(data: bytes, word: bytes) -> bool:

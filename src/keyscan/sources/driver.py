@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io  # loaded at every interpreter's start-up: free here
 
+from keyscan.encodings import utf16_codec
 from keyscan.model import Finding, Fragment
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
@@ -244,11 +245,10 @@ class Scanner:
         return findings
 
     def _quiet(self, data: bytes, spans: Spans) -> bool:
-        from keyscan.encodings import utf16_codec
-
         if utf16_codec(data) is not None:
             return False  # UTF-16 (with a BOM or without) is scanned converted, never by parts
-        return all(self.engine.quiet(data, low, high) for low, high in spans)
+        quiet = self.engine.quiet
+        return all(quiet(data, low, high) for low, high in spans)
 
     def _windows(self, path: str, chunks: Iterator[bytes],
                  commit: Commit | None) -> list[Finding]:

@@ -314,6 +314,8 @@ class PackReader:
         self._kept: dict[Location, bytes] = {}
         self._kept_bytes = 0
         self._keep_bytes = keep_bytes
+        # headers read by `delta_size`, for the `read` that follows
+        self._headers: dict[Location, tuple[int, int, int, Location | None]] = {}
 
     def __enter__(self) -> PackReader:
         return self
@@ -328,7 +330,8 @@ class PackReader:
     def read(self, where: Location) -> tuple[bytes, Edit | None]:
         """The blob stored at `where`, and how it differs from its delta base (if any)."""
         try:
-            kind, size, start, base = self._header(where)
+            header = self._headers.pop(where, None)
+            kind, size, start, base = header if header is not None else self._header(where)
             if kind == BLOB:
                 data, edit = self._inflate(where[0], start, size), None
             else:
@@ -343,15 +346,17 @@ class PackReader:
         return data, edit
 
     def delta_size(self, where: Location) -> int:
-        """How many bytes of delta the blob at `where` is stored as (0: stored whole)."""
-        kind, size, _, _ = self._header(where)
-        return 0 if kind == BLOB else size
+        """How many bytes of delta the blob at `where` is stored as (0: stored whole). Its
+        header is kept for the `read` that follows."""
+        header = self._headers[where] = self._header(where)
+        return 0 if header[0] == BLOB else header[1]
 
     def adopt(self, where: Location, data: bytes) -> tuple[Location | None, bytes | None]:
         """Take the blob at `where` as git rebuilt it (see `delta_size`): kept for its own
         deltas as if read here. Its delta base, and that base's text if still kept."""
         try:
-            base = self._header(where)[3]
+            header = self._headers.pop(where, None)
+            base = (header if header is not None else self._header(where))[3]
         except PackError:  # cut short since git read it: it has no base to settle here
             base = None
         self._keep(where, data)
