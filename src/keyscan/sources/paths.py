@@ -194,7 +194,9 @@ def _run(targets: Iterator[_Target], scanner: Scanner, warn: Warn) -> Iterator[l
         size += target.size
         many = len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES
         if workers > 1 and (many or (len(first) >= 2 and size >= POOL_BIG_BYTES)):
-            # the rest of the walk overlaps with the workers' scanning
+            # The rest of the walk overlaps with the workers' scanning. Biggest first: a
+            # big archive begun last would keep one worker busy while the others wait.
+            first.sort(key=lambda target: -target.size)
             yield from _run_pool(itertools.chain(first, targets), scanner, workers, warn)
             return
     for target in first:
