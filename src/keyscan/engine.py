@@ -226,6 +226,10 @@ class Engine:
         regions = long_runs(data, self._run)
         if not regions:
             return []
+        if self._gates is None:
+            self._gates = Gates(self._prefixes, self._run)
+        if not self._gates.may_hit(data):
+            return []  # runs, but no encoded prefix in any of them: one pass says so
         decoded_until: dict[str, int] = {}
         found: list[_Match] = []
         for at, kind, block, inner_at in sorted(self._hits(data, regions, depth),
