@@ -188,16 +188,18 @@ class Index:
     def offsets(self, wanted: Iterable[str]) -> dict[str, int]:
         """Object id -> offset, for the ids (hex) among `wanted` that this pack holds."""
         table = self._table()
-        position: dict[str, int] = {}
-        step = 2 * self._size
-        for first, chunk in self._name_chunks():  # one pass, in C but for the slicing
-            names = chunk.hex()
-            position.update(zip([names[at : at + step] for at in range(0, len(names), step)],
-                                range(first, first + len(chunk) // self._size), strict=True))
+        todo = wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
         found: dict[str, int] = {}
-        for oid in wanted:
-            at = position.get(oid)
-            if at is not None:
+        step = 2 * self._size
+        for first, chunk in self._name_chunks():  # in C but for the slicing; a chunk at a time
+            hexed = chunk.hex()
+            names = [hexed[at : at + step] for at in range(0, len(hexed), step)]
+            hits = todo.intersection(names)
+            if not hits:
+                continue
+            position = dict(zip(names, range(first, first + len(names)), strict=True))
+            for oid in hits:
+                at = position[oid]
                 offset = table[at]
                 found[oid] = offset if offset < 0x80000000 else self._offset(at)
         return found
