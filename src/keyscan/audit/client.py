@@ -11,12 +11,13 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from keyscan import __version__
 from keyscan.audit.executors import Executor
-from keyscan.audit.task import RepoResult, RepoTask, remember_engine
+from keyscan.audit.task import RepoResult, RepoTask, remember_engine, unchanged_here
 from keyscan.model import Finding, Rule, Stats
 
 if TYPE_CHECKING:
@@ -82,14 +83,21 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
     need_secrets = options.verify or options.only_live or options.show_secrets
     ledger = BlobLedger(inventory.url, engine)
     cores = max(1, (os.cpu_count() or 1) // max(1, workers))
-    tasks = (_task(source, states.get(source.name), setup, engine, digest, ledger, cache,
-                   need_secrets, cores) for source in sources)
+    tasks = [_task(source, states.get(source.name), setup, engine, digest, ledger, cache,
+                   need_secrets, cores) for source in sources]
+    answered: list[RepoResult] = []
+    if executor.local:  # unchanged local repositories answered here, the rest sent
+        answered = [known for task in tasks if (known := unchanged_here(task)) is not None]
+        if answered:
+            done_here = {result.name for result in answered}
+            tasks = [task for task in tasks if task.name not in done_here]
     stats = Stats()
     held: dict[tuple[str, str], Finding] = {}  # whole secrets, only when needed
     done = found = 0
     failed: set[str] = set()
     unchanged = _Unchanged(inventory, audit, digest)
-    for result in _announced(executor.run(tasks), progress, len(sources)):
+    results = chain(answered, executor.run(tasks))
+    for result in _announced(results, progress, len(sources)):
         if progress is not None and (result.warnings or result.error):
             progress.close()  # a warning starts on a line of its own
         for message in result.warnings:

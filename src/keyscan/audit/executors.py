@@ -28,11 +28,17 @@ Work = Callable[[RepoTask], RepoResult]
 
 
 class Executor(Protocol):
+    # Tasks run on this machine and read its files: the client may answer a local
+    # repository that is unchanged itself (`task.unchanged_here`) instead of sending it.
+    local: bool
+
     def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
         """One result per task, as each finishes."""
 
 
 class InProcess:
+    local = True
+
     def __init__(self, work: Work = scan_repository) -> None:
         self._work = work
 
@@ -56,6 +62,8 @@ class DaskExecutor:
     workers kept dying comes back as a failed repository; a scheduler gone ends the
     audit with one error, everything recorded so far kept.
     """
+
+    local = False  # a path is read by whichever worker runs its task, on its machine
 
     def __init__(self, address: str) -> None:
         from keyscan.cluster import Cluster

@@ -22,6 +22,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from itertools import chain
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -37,12 +38,18 @@ STARTS = ("worker processes die as soon as they start: check memory and process 
 
 
 class ProcessPool:
+    local = True
+
     def __init__(self, workers: int, work: Work = scan_repository) -> None:
         self.workers = workers
         self._work = work
 
     def run(self, tasks: Iterable[RepoTask]) -> Iterator[RepoResult]:
         pending = iter(tasks)
+        first = next(pending, None)
+        if first is None:
+            return  # nothing to do (a second audit's unchanged repositories): no fork
+        pending = chain([first], pending)
         todo: deque[RepoTask] = deque()  # handed back by a dead worker: they go first
         deaths: dict[str, int] = {}
         crew = [_Worker(self._work) for _ in range(self.workers)]

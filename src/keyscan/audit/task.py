@@ -79,7 +79,7 @@ def scan_repository(task: RepoTask) -> RepoResult:
     result = RepoResult(task.name)
     try:
         location = mirrored(task.source, Path(task.cache), _git_env(task))
-        settled = task.digest == task.last_digest and not task.need_secrets
+        settled = _settled(task)
         if settled and task.last_tips is not None and _same_refs(location, task.last_tips):
             result.tips, result.unchanged = dict(task.last_tips), True
             return result  # the second audit's usual case: no git process at all
@@ -116,6 +116,26 @@ def scan_repository(task: RepoTask) -> RepoResult:
     result.commits, result.unreadable = stats.commits, stats.unreadable
     result.skipped = stats.skipped
     return result
+
+
+def unchanged_here(task: RepoTask) -> RepoResult | None:
+    """`scan_repository(task)` answered without running it, when the repository is a local
+    one that its ref files show unchanged (the second audit's usual case); None when the
+    task must run. For the client of an executor whose tasks see this machine's files:
+    such an answer costs no worker, no pickling, no round trip."""
+    from keyscan.sources.mirror import is_remote
+
+    if not _settled(task) or task.last_tips is None or is_remote(task.source):
+        return None
+    if not _same_refs(task.source, task.last_tips):
+        return None
+    return RepoResult(task.name, tips=dict(task.last_tips), unchanged=True)
+
+
+def _settled(task: RepoTask) -> bool:
+    """Scanned last time with the same rules and filters, and no whole secret wanted: the
+    repository is rescanned only if its refs moved."""
+    return task.digest == task.last_digest and not task.need_secrets
 
 
 def _same_refs(location: str, tips: dict[str, str]) -> bool:
