@@ -116,3 +116,16 @@ def test_the_one_escaping_helper() -> None:
     assert printable_line(" \u3000::stop-commands::t") == " \u3000\\x3a:stop-commands::t"
     assert printable_line("a::b") == "a::b"
     assert json.loads(json_safe(json.dumps("##[x]"))) == "##[x]"
+
+
+@pytest.mark.parametrize("text", [
+    "plain ascii ##[x]", "pe_live_…a1b2", "a\u2028b", "a\u2029b", "…\udc80", "\udcff…",
+    "x\ud800y", "…\ud800\udc80", "é\u2028\udcfe##[", "",
+])
+def test_json_safe_escapes_exactly_what_its_pattern_names(text: str) -> None:
+    # json_safe asks the text whether its pattern can match before running it (speed):
+    # its answer is the pattern's own, applied to every character.
+    document = json.dumps({"path": text}, ensure_ascii=False)
+    plain = re.sub("[\u2028\u2029\udc80-\udcff]", lambda m: f"\\u{ord(m.group()):04x}",
+                   document).replace("##[", "#\\u0023[")
+    assert json_safe(document) == plain
