@@ -83,7 +83,20 @@ def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
             findings = [f for f in findings if f.new]
     finally:
         inventory.close()
-    return _report(findings, setup, outcome.stats)
+    code = _report(findings, setup, outcome.stats)
+    _exit_uncollected()
+    return code
+
+
+def _exit_uncollected() -> None:
+    """The report written and the inventory closed, nothing is left whose finaliser matters:
+    at exit the heap (SQLAlchemy's, the findings) goes with the process instead of being
+    walked by the collector first, which cost ~60 ms of a ~0.5 s second audit. (At exit
+    only: a caller running the command in its own process is not affected before then.)"""
+    import atexit
+    import gc
+
+    atexit.register(gc.freeze)
 
 
 @contextmanager

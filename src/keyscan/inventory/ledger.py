@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keyscan.sources.attribution import Secrets
+if TYPE_CHECKING:
+    from keyscan.sources.attribution import Secrets
 
 CHUNK = 900  # ids per query: under the variable limit of every SQLite build (999)
 _ENGINES: dict[str, Any] = {}  # url -> SQLAlchemy Engine, one per worker process
@@ -70,6 +71,13 @@ class BlobLedger:
 
     def __reduce__(self) -> tuple[type[BlobLedger], tuple[str, str]]:
         return (BlobLedger, (self.url, self.engine_digest))
+
+
+def close_engines() -> None:
+    """Close this process's ledger connections (the client's own, when it ran tasks
+    itself), so that the inventory's writer closes last and folds SQLite's WAL back in."""
+    while _ENGINES:
+        _ENGINES.popitem()[1].dispose()
 
 
 def _engine(url: str) -> Any:

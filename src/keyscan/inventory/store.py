@@ -71,6 +71,9 @@ class Inventory:
             raise _unusable(url, error) from None
 
     def close(self) -> None:
+        from keyscan.inventory.ledger import close_engines
+
+        close_engines()  # readers first: the last connection to close checkpoints the WAL
         self._db.dispose()
 
     # --- audits -------------------------------------------------------------------
