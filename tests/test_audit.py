@@ -201,6 +201,21 @@ def test_the_inventory_is_a_file_the_user_names(tmp_path: Path, rng: random.Rand
     assert bad.code == 2 and bad.err.count("\n") == 1 and "does not exist" in bad.err
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_an_audit_leaves_its_inventory_whole_in_one_file(
+    tmp_path: Path, rng: random.Random, workers: str
+) -> None:
+    project(tmp_path / "one", rng)
+    project(tmp_path / "two", rng)
+    folder = tmp_path / "db"
+    folder.mkdir()
+
+    audit(tmp_path, "one", "two", "--workers", workers, "--inventory", str(folder / "org.sqlite"))
+
+    # Every connection closed, the writer last: SQLite folded its WAL back into the file.
+    assert sorted(path.name for path in folder.iterdir()) == ["org.sqlite"]
+
+
 def test_parallel_workers_give_the_same_findings(tmp_path: Path, rng: random.Random) -> None:
     names = []
     for index in range(5):
