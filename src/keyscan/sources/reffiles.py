@@ -45,46 +45,49 @@ def plain_git_dir(path: Path) -> Path | None:
     reftable, another owner: git's safe.directory check)."""
     if any(os.environ.get(name) for name in _ELSEWHERE):
         return None
+    # Paths as strings joined with "/" here and below (POSIX): a second audit asks this
+    # of every repository, and pathlib's joins cost more than the system calls.
+    top_dir = os.fspath(path)
     try:
-        top = os.lstat(path)
+        top = os.lstat(top_dir)
         if not stat.S_ISDIR(top.st_mode) or top.st_uid != os.geteuid():
             return None
         try:
-            dot = os.lstat(path / ".git")
+            dot = os.lstat(f"{top_dir}/.git")
         except FileNotFoundError:
-            candidate = path  # no .git here: git takes `path` itself if it is a repository
+            candidate = top_dir  # no .git here: git takes `path` itself if it is a repository
         else:
             if not stat.S_ISDIR(dot.st_mode):
                 return None  # a .git file (worktree, submodule) or a symlink
-            candidate = path / ".git"
+            candidate = f"{top_dir}/.git"
         if os.lstat(candidate).st_uid != os.geteuid():
             return None
-        if not (stat.S_ISREG(os.lstat(candidate / "HEAD").st_mode)
-                and stat.S_ISDIR(os.lstat(candidate / "refs").st_mode)
-                and stat.S_ISDIR(os.stat(candidate / "objects").st_mode)):
+        if not (stat.S_ISREG(os.lstat(f"{candidate}/HEAD").st_mode)
+                and stat.S_ISDIR(os.lstat(f"{candidate}/refs").st_mode)
+                and stat.S_ISDIR(os.stat(f"{candidate}/objects").st_mode)):
             return None
         for other in ("commondir", "reftable"):
-            if os.path.lexists(candidate / other):
+            if os.path.lexists(f"{candidate}/{other}"):
                 return None
     except OSError:
         return None
-    return candidate
+    return path if candidate is top_dir else path / ".git"
 
 
 def unchanged(git_dir: Path, tips: Mapping[str, str]) -> bool:
     """True when `git_dir`'s refs, stash entries and detached HEAD are exactly `tips`."""
     try:
-        return _read(git_dir, tips) == dict(tips)
+        return _read(os.fspath(git_dir), tips) == dict(tips)
     except (_Odd, OSError, UnicodeDecodeError):
         return False
 
 
-def _read(git_dir: Path, tips: Mapping[str, str]) -> dict[str, str]:
+def _read(git_dir: str, tips: Mapping[str, str]) -> dict[str, str]:
     """The tips as far as the files tell them (ref -> commit); raises _Odd where git would
     have to be asked to tell."""
-    packed, peeled = _packed(git_dir / "packed-refs")
+    packed, peeled = _packed(f"{git_dir}/packed-refs")
     loose: dict[str, bytes] = {}
-    _loose(git_dir / "refs", "refs", loose, 0)
+    _loose(f"{git_dir}/refs", "refs", loose, 0)
     values = {**packed, **loose}  # a loose ref overrides its packed value
     found: dict[str, str] = {}
     for name in values:
@@ -96,7 +99,7 @@ def _read(git_dir: Path, tips: Mapping[str, str]) -> dict[str, str]:
     if "refs/stash" in found:
         for index, oid in enumerate(_stash_entries(git_dir)[1:], start=1):
             found[f"refs/stash@{{{index}}}"] = oid
-    head = _small(git_dir / "HEAD")
+    head = _small(f"{git_dir}/HEAD")
     if not head.startswith(b"ref: "):
         match = _OID.fullmatch(head.rstrip(b"\n"))
         if match is None:
@@ -117,7 +120,7 @@ def _resolve(name: str, values: Mapping[str, bytes]) -> tuple[str, str]:
     raise _Odd
 
 
-def _packed(path: Path) -> tuple[dict[str, bytes], dict[str, str]]:
+def _packed(path: str) -> tuple[dict[str, bytes], dict[str, str]]:
     """(ref -> object id, ref -> the commit its tag peels to) from packed-refs."""
     try:
         data = _small(path)
@@ -143,7 +146,7 @@ def _packed(path: Path) -> tuple[dict[str, bytes], dict[str, str]]:
     return refs, peeled
 
 
-def _loose(folder: Path, prefix: str, into: dict[str, bytes], depth: int) -> None:
+def _loose(folder: str, prefix: str, into: dict[str, bytes], depth: int) -> None:
     if depth > MAX_DEPTH:
         raise _Odd
     with os.scandir(folder) as entries:
@@ -152,20 +155,20 @@ def _loose(folder: Path, prefix: str, into: dict[str, bytes], depth: int) -> Non
             if entry.is_symlink():
                 raise _Odd
             if entry.is_dir(follow_symlinks=False):
-                _loose(Path(entry.path), name, into, depth + 1)
+                _loose(entry.path, name, into, depth + 1)
                 continue
             if not entry.is_file(follow_symlinks=False) or not _good(name):
                 raise _Odd
-            match = _LOOSE.fullmatch(_small(Path(entry.path)))
+            match = _LOOSE.fullmatch(_small(entry.path))
             if match is None:
                 raise _Odd  # empty, half-written or garbage: git warns and skips it
             into[name] = match.group(1) or b"ref: " + match.group(2)
 
 
-def _stash_entries(git_dir: Path) -> list[str]:
+def _stash_entries(git_dir: str) -> list[str]:
     """The commits of the stash's reflog, newest first (as `git log -g refs/stash`)."""
     try:
-        data = _small(git_dir / "logs" / "refs" / "stash")
+        data = _small(f"{git_dir}/logs/refs/stash")
     except FileNotFoundError:
         return []
     entries = []
@@ -183,7 +186,7 @@ def _good(name: str) -> bool:
     return name.startswith("refs/") and _BAD_NAME.search(name) is None
 
 
-def _small(path: Path) -> bytes:
+def _small(path: str) -> bytes:
     """A regular file's bytes, never following a symlink or blocking on a FIFO."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
