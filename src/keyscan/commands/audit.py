@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,43 +47,45 @@ def command(repos: tuple[str, ...], repos_from: Path | None, inventory_url: str,
     and fetched again next time). Findings, blobs already scanned and verifications
     are kept in the inventory: a second audit scans only what changed.
     """
-    from keyscan.audit.client import run_audit
-    from keyscan.audit.executors import executor_for
-    from keyscan.inventory.database import require_sqlalchemy
-    from keyscan.pipeline import prepare, warn
-    from keyscan.progress import Progress
-    from keyscan.sources.mirror import default_cache
+    with _audit_heap() as settled:
+        from keyscan.audit.client import run_audit
+        from keyscan.audit.executors import executor_for
+        from keyscan.inventory.database import require_sqlalchemy
+        from keyscan.pipeline import prepare, warn
+        from keyscan.progress import Progress
+        from keyscan.sources.mirror import default_cache
 
-    options = options_from(kwargs)
-    hosts = HostArgs.pop(kwargs)
-    queries = hosts.queries()  # names checked before anything runs
-    if scheduler is not None:
-        from keyscan.cluster import check_address
+        options = options_from(kwargs)
+        hosts = HostArgs.pop(kwargs)
+        queries = hosts.queries()  # names checked before anything runs
+        if scheduler is not None:
+            from keyscan.cluster import check_address
 
-        check_address(scheduler)
-    sources = _sources(repos, repos_from, allow_none=bool(queries))
-    require_sqlalchemy(inventory_url)
-    setup = prepare(options, None, mode="audit")  # a repository's own config cannot hide keys
-    from keyscan.inventory.store import Inventory
+            check_address(scheduler)
+        sources = _sources(repos, repos_from, allow_none=bool(queries))
+        require_sqlalchemy(inventory_url)
+        setup = prepare(options, None, mode="audit")  # a repository's own config cannot hide keys
+        from keyscan.inventory.store import Inventory
 
-    inventory = Inventory(inventory_url)
-    try:
-        with _executor(scheduler, workers) as (executor, count), \
-                Progress("keyscan audit") as display:
-            listing = hosts.listing(queries, display, warn)
-            sources = _unique([*sources, *listing.sources])
-            executor = executor or executor_for(min(count, len(sources)))
-            outcome = run_audit(sources, setup, inventory, executor,
-                                cache or default_cache(), count, warn, display)
-        outcome.stats.failed_repositories += listing.failed
-        findings = outcome.findings
-        if options.verify or options.only_live:
-            findings = _verified(findings, setup, inventory, outcome.audit)
-        if new_only:
-            findings = [f for f in findings if f.new]
-    finally:
-        inventory.close()
-    code = _report(findings, setup, outcome.stats)
+        inventory = Inventory(inventory_url)
+        settled()
+        try:
+            with _executor(scheduler, workers) as (executor, count), \
+                    Progress("keyscan audit") as display:
+                listing = hosts.listing(queries, display, warn)
+                sources = _unique([*sources, *listing.sources])
+                executor = executor or executor_for(min(count, len(sources)))
+                outcome = run_audit(sources, setup, inventory, executor,
+                                    cache or default_cache(), count, warn, display)
+            outcome.stats.failed_repositories += listing.failed
+            findings = outcome.findings
+            if options.verify or options.only_live:
+                findings = _verified(findings, setup, inventory, outcome.audit)
+            if new_only:
+                findings = [f for f in findings if f.new]
+        finally:
+            inventory.close()
+        code = _report(findings, setup, outcome.stats)
     _exit_uncollected()
     return code
 
@@ -97,6 +99,33 @@ def _exit_uncollected() -> None:
     import gc
 
     atexit.register(gc.freeze)
+
+
+@contextmanager
+def _audit_heap() -> Iterator[Callable[[], None]]:
+    """The collector and the audit's long-lived heap. Paused while the audit imports
+    SQLAlchemy, loads its rules and opens the inventory (what that builds lives until
+    the end: passes over it find nothing); then, at `settled()`, that heap is frozen, so
+    that the collector walks only what the audit makes next: a full pass over
+    SQLAlchemy's objects cost a second audit ~20 ms while it rendered its report, the
+    passes during the imports ~15 ms. Thawed at the end. (Forking a worker thaws it too,
+    audit/pool.py: an audit that scans is as before.)"""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+
+    def settled() -> None:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+    try:
+        yield settled
+    finally:
+        gc.unfreeze()
+        if enabled:
+            gc.enable()
 
 
 @contextmanager
