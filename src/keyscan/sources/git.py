@@ -17,24 +17,29 @@ largest blob. Every answer is checked to be in step (its id, the newline after i
 contents, the next answer's id) before it is used: a size that lies (a loose object's
 header) costs that object, never the ones after it, and all ids are sent before
 anything is read, so a short answer can never leave keyscan waiting on git.
+
+Short gits (`run`, `rev_parse`, …) and the blob reader start through `spawn.py`, not
+`subprocess`, whose import would cost the pre-commit hook ~5 ms; the streaming plumbing
+of histories (`popen`) and fetches and clones use `subprocess`, imported there.
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from keyscan.errors import KeyscanError
 from keyscan.model import Value
+from keyscan.sources import spawn
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
+    from threading import Thread
     from typing import IO, Final
 
 ZERO_OID = "0" * 40  # git's "no object" id (sha1 repositories)
@@ -124,11 +129,15 @@ def run(repo: GitRepo, *args: str, input: bytes | None = None) -> bytes:
 
 
 def popen(repo: GitRepo, *args: str, stdin: int | IO[bytes] | None = None,
-          stdout: int | IO[bytes] = subprocess.PIPE) -> subprocess.Popen[bytes]:
-    """Start git in `repo` for streaming; the caller waits for it (see `check_exit`)."""
+          stdout: int | IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start git in `repo` for streaming (stdout None: a pipe); the caller waits for it
+    (see `check_exit`)."""
+    import subprocess
+
     try:
         proc = subprocess.Popen(
-            command(repo, *args), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+            command(repo, *args), stdin=stdin,
+            stdout=subprocess.PIPE if stdout is None else stdout, stderr=subprocess.PIPE,
             env=git_env(),
         )
     except FileNotFoundError:
@@ -273,7 +282,8 @@ def iter_contents(repo: GitRepo, oids: Iterable[str],
 def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
                 unreadable: Callable[[str, str], None] | None
                 ) -> Iterator[tuple[str, bytes | BigBlob]]:
-    """(id, contents) of each blob in `oids`, pipelined: a thread feeds git while we read.
+    """(id, contents) of each blob in `oids`, pipelined: the ids are sent (`_ask`: at once,
+    or by a thread for more than a pipe holds) while the answers are read.
 
     With `big`, a blob past `BIG_BLOB` comes as a `BigBlob` to read in pieces. With
     `unreadable`, an object git cannot give (missing, not a blob, corrupt: git then
@@ -285,13 +295,16 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
     """
     todo = list(oids)
     while todo:  # nothing to read: no git process (a hook run that only deletes files)
-        proc = popen(repo, "cat-file", "--batch", "--buffer", stdin=subprocess.PIPE)
-        feeder = threading.Thread(target=_feed, args=(proc.stdin, todo), daemon=True)
-        feeder.start()
+        try:
+            proc = spawn.start(command(repo, "cat-file", "--batch", "--buffer"), git_env())
+        except FileNotFoundError:
+            raise KeyscanError("git is not installed or not on PATH") from None
+        _widen(proc.stdout)
+        feeder = _ask(proc.stdin, todo)
         answered = 0
         cut: KeyscanError | None = None  # git's answer ended inside an object, or its size lied
         try:
-            for oid, kind, data in _batch_output(proc, todo, BIG_BLOB if big else None):
+            for oid, kind, data in _batch_output(proc.stdout, todo, BIG_BLOB if big else None):
                 answered += 1
                 if kind == "blob":
                     yield oid, BigBlob(repo, oid, data) if isinstance(data, int) else data
@@ -301,10 +314,15 @@ def _iter_blobs(repo: GitRepo, oids: Iterable[str], big: bool,
             if unreadable is None:
                 raise
             cut = error
+        except BaseException:  # the caller stopped reading (or failed): git goes too
+            proc.kill()
+            proc.wait()
+            raise
         if cut:
             proc.kill()  # what follows in its answer is out of step: start again after it
-        feeder.join()
-        err = proc.stderr.read() if proc.stderr else b""
+        if feeder is not None:
+            feeder.join()
+        err = proc.stderr.read()
         if cut is None and (proc.wait() == 0 or answered >= len(todo)):
             if proc.returncode != 0 and unreadable is None:
                 raise KeyscanError(f"git cat-file failed: {first_line(err)}")
@@ -338,6 +356,7 @@ class Listing:
     pipe: git never waits on us); `blobs()` waits for it. Closing stops it."""
 
     def __init__(self, repo: GitRepo, oids: Iterable[str] | None = None) -> None:
+        import subprocess
         import tempfile  # here: the staged hook, which never lists blobs, starts faster
 
         check = "--batch-check=%(objecttype) %(objectname) %(objectsize) %(deltabase)"
@@ -410,6 +429,8 @@ def fetch_objects(repo: GitRepo, remote: str, oids: Sequence[str]) -> str | None
     """Fetch `oids` from `remote` in one request, as git fetches a partial clone's missing
     objects (promisor-remote.c); None when done, else git's reason. Run as `try_fetch`
     runs a fetch: no program the repository configures."""
+    import subprocess
+
     config, env = _transport(repo)
     argv = command(repo, *config, "-c", "fetch.negotiationAlgorithm=noop", "fetch", "--quiet",
                    "--upload-pack=git-upload-pack", "--no-tags", "--no-write-fetch-head",
@@ -436,6 +457,8 @@ def clone_mirror(url: str, dest: Path, progress: bool,
     `env`: git's whole environment (default: ours), e.g. a host's token in git's
     environment config (hosts/gitauth.py), which no argv, URL or file ever holds.
     """
+    import subprocess
+
     args = ["clone", "--mirror", "--progress" if progress else "--quiet", "--", url, str(dest)]
     try:
         done = subprocess.run(["git", *_SAFE_ARGS, *args], env=git_env(base=env),
@@ -482,17 +505,16 @@ MAX_HEADER = 256  # bytes of a `--batch` header line: an id, a type and a size
 LIES = "git gives it a size that is not what it holds (its header lies)"
 
 
-def _batch_output(proc: subprocess.Popen[bytes], oids: Sequence[str], big: int | None = None
+def _batch_output(out: IO[bytes], oids: Sequence[str], big: int | None = None
                   ) -> Iterator[tuple[str, str, bytes | int]]:
-    """(id, type or "missing", contents) per answer of `cat-file --batch` to `oids` (full
-    ids, in order); past `big` bytes, the contents are passed over and their size given.
+    """(id, type or "missing", contents) per answer of `cat-file --batch` (its stdout,
+    `out`) to `oids` (full ids, in order); past `big` bytes, the contents are passed over
+    and their size given.
 
     An answer is given only once what follows it is in step: its contents end in the
     newline git puts after them, and the next header names the next id (or git's output
     ends, all answered or not). Otherwise `OutOfStep` (or a KeyscanError: git ended inside
     an object): the first answer not yet given lied, or git died inside it."""
-    assert proc.stdout
-    out = proc.stdout
     pending: tuple[str, str, bytes | int] | None = None  # read, not yet known to be in step
     for oid in oids:
         header = out.readline(MAX_HEADER)
@@ -539,6 +561,20 @@ def _read_exact(out: IO[bytes], size: int) -> bytes:
     return data
 
 
+def _ask(stdin: IO[bytes], oids: list[str]) -> Thread | None:
+    """Send `oids` to a `cat-file --batch`: at once when they fit in the pipe (a hook asks
+    for a few), else from a thread while its answers are read (they would fill its stdout
+    before it read every id)."""
+    if sum(len(oid) + 1 for oid in oids) <= spawn.PIPE_BUF:
+        _feed(stdin, oids)  # an empty pipe holds PIPE_BUF bytes: this never waits on git
+        return None
+    import threading
+
+    feeder = threading.Thread(target=_feed, args=(stdin, oids), daemon=True)
+    feeder.start()
+    return feeder
+
+
 def _feed(stdin: IO[bytes] | None, oids: Iterable[str]) -> None:
     assert stdin
     try:
@@ -549,10 +585,9 @@ def _feed(stdin: IO[bytes] | None, oids: Iterable[str]) -> None:
         pass  # git died; check_exit reports why
 
 
-def _git(args: list[str], input: bytes | None = None,
-         check: bool = True) -> subprocess.CompletedProcess[bytes]:
+def _git(args: list[str], input: bytes | None = None, check: bool = True) -> spawn.Completed:
     try:
-        done = subprocess.run(["git", *args], input=input, capture_output=True, env=git_env())
+        done = spawn.run(["git", *args], git_env(), input=input)
     except FileNotFoundError:
         raise KeyscanError("git is not installed or not on PATH") from None
     if check and done.returncode != 0:
@@ -566,6 +601,8 @@ def fetch_mirror(repo: GitRepo, shown: str, env: Mapping[str, str] | None = None
     now; failure -> KeyscanError naming `shown` (the URL without credentials). `env` as
     for `clone_mirror`; the repository's own transport programs are dropped as in
     `try_fetch`."""
+    import subprocess
+
     config, transport = _transport(repo)
     argv = command(repo, *config, "fetch", "--quiet", "--prune", "--force",
                    "--upload-pack=git-upload-pack", "origin")
@@ -602,6 +639,8 @@ def try_fetch(repo: GitRepo, options: Sequence[str], remote: str, *refspecs: str
     Only `options` are read as options: `--end-of-options` keeps a remote or refspec
     that came from a CI payload or `--range` from ever being one (`--upload-pack=…`).
     """
+    import subprocess
+
     config, env = _transport(repo)
     argv = command(repo, *config, "fetch", "--quiet", "--upload-pack=git-upload-pack",
                    *options, "--end-of-options", remote, *refspecs)
