@@ -3,6 +3,7 @@ and nothing in the user's cache folder can change the rules a scan uses."""
 
 from __future__ import annotations
 
+import json
 import marshal
 import random
 import shutil
@@ -16,6 +17,7 @@ import yaml
 from gitcli import keyscan
 from keys import make_key
 from keyscan import rules_cache
+from keyscan.rules import load_folder, min_width
 
 ROOT = Path(__file__).resolve().parents[1]
 RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"), key=lambda path: path.name)
@@ -55,12 +57,44 @@ def test_an_edited_rule_file_is_parsed_not_taken_from_the_copy(tmp_path: Path) -
     assert loaded[1:] == [yaml.safe_load(path.read_bytes()) for path in paths[1:]]
 
 
+def _with_widths(widths: object) -> bytes:
+    copy = json.loads((ROOT / "rules" / rules_cache.SHIPPED).read_bytes())
+    return json.dumps({**copy, "widths": widths}).encode()
+
+
 @pytest.mark.parametrize("damage", [b"", b"{not json", b'{"format": 99, "files": []}',
-                                    b'{"format": 1, "files": [1, 2, 3, 4]}'])
+                                    b'{"format": 2, "files": [1, 2, 3, 4]}',
+                                    _with_widths(None), _with_widths({"(x)": "1"})])
 def test_a_damaged_copy_is_parsed_around(tmp_path: Path, damage: bytes) -> None:
     paths = copied_rules(tmp_path)
     (paths[0].parent / rules_cache.SHIPPED).write_bytes(damage)
-    assert rules_cache.load_yaml_files(paths) == [yaml.safe_load(p.read_bytes()) for p in paths]
+    assert rules_cache.load_files(paths) == (
+        [yaml.safe_load(p.read_bytes()) for p in paths], None)
+
+
+def test_rules_from_the_copy_are_the_rules_the_yaml_gives(tmp_path: Path) -> None:
+    """The copy's widths are the patterns' own, and its rules compile their patterns as
+    they are used: the same rules as when the YAML is parsed and every pattern compiled."""
+    from_copy = load_folder(ROOT / "rules")
+    paths = copied_rules(tmp_path)
+    (paths[0].parent / rules_cache.SHIPPED).unlink()
+    from_yaml = load_folder(paths[0].parent)
+    assert from_copy == from_yaml
+    assert [rule.width for rule in from_copy.rules] == [
+        min_width(rule.pattern) for rule in from_yaml.rules]
+    assert all(rule.pattern.groups == 1 for rule in from_copy.rules)
+
+
+def test_no_shipped_pattern_is_compiled_before_its_keyword_occurs(tmp_path: Path) -> None:
+    code = ("from keyscan.engine import Engine; from keyscan.model import Fragment, compiled; "
+            "from keyscan.rules import load_builtin; engine = Engine(load_builtin().rules); "
+            "engine.scan(Fragment(b'x = 1\\n' * 1000, 'a.py')); "
+            "print(compiled.cache_info().currsize, end=' '); "
+            f"engine.scan(Fragment(b'k = {make_key('powerpost', random.Random(4))}', 'a.py')); "
+            "print(compiled.cache_info().currsize)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["0", "1"]  # then the one rule whose keyword it met
 
 
 def test_yaml_errors_are_not_swallowed(tmp_path: Path) -> None:

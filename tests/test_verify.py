@@ -36,7 +36,7 @@ def rule(vendor: str, verify: str | None = "same") -> Rule:
         id=f"{vendor}-api-key" if verify else f"{vendor}-named-variable",
         vendor=vendor,
         severity="critical",
-        pattern=re.compile(rb"(unused)"),
+        regex=re.compile(rb"(unused)"),
         keywords=(),
         prefixes=PREFIXES[vendor],
         verify=vendor if verify == "same" else verify,
@@ -279,7 +279,7 @@ def test_a_config_rule_cannot_send_other_secrets_to_a_vendor(fake_vendor: FakeVe
         id="custom-token",
         vendor="powerpost",
         severity="high",
-        pattern=re.compile(rb"(unused)"),
+        regex=re.compile(rb"(unused)"),
         keywords=(),
         verify="powerpost",
     )

@@ -85,7 +85,7 @@ class Engine:
         self._overlap = max(map(len, needles), default=1) - 1  # a keyword across a chunk's edge
         # Runs shorter than this decode to less than any rule can match: not searched.
         # (Base64 of W bytes is 4W/3 characters; an escaped key is 2+ longer than itself.)
-        width = min((_min_width(r.pattern) for r in self.rules), default=0)
+        width = min((_width(rule) for rule in self.rules), default=0)
         self._run = min(run_length_needed(width), width + 2)
         # How far from a changed byte a change can make or unmake a sign (see `quiet`).
         self.reach = max(self._overlap + 1, self._run)
@@ -95,12 +95,14 @@ class Engine:
 
     def warm(self) -> None:
         """Build now what the first `quiet` or finding would (the RE2 patterns, the gates,
-        hashlib): worker processes forked after this inherit them, instead of each
-        building its own before it can begin."""
+        the rules' patterns, hashlib): worker processes forked after this inherit them,
+        instead of each building its own before it can begin."""
         if self._signs is None and self._run > 1:
             self._signs = _Signs(self._by_keyword, self._run)
         if self._gates is None:
             self._gates = Gates(self._prefixes, self._run)
+        for rule in self.rules:
+            rule.pattern  # noqa: B018  (a shipped rule's is compiled when first asked for)
         import hashlib  # noqa: F401  (what a finding's sha256 imports)
 
     def __reduce__(self) -> tuple[type[Engine], tuple[tuple[Rule, ...]]]:
@@ -331,16 +333,13 @@ def _mentions(data: bytes, word: bytes) -> bool:
     return re.search(re.escape(word), data, re.IGNORECASE) is not None
 
 
-def _min_width(pattern: re.Pattern[bytes]) -> int:
-    """The fewest bytes a match of `pattern` spans (0 if the regex parser cannot tell)."""
-    try:  # the stdlib's own regex parser: `re._parser` from 3.11, `sre_parse` before
-        parser = importlib.import_module("re._parser")
-    except ImportError:  # pragma: no cover - Python 3.10
-        parser = importlib.import_module("sre_parse")
-    try:
-        return int(parser.parse(pattern.pattern, pattern.flags).getwidth()[0])
-    except Exception:  # a private API: if it ever changes, search all base64
-        return 0
+def _width(rule: Rule) -> int:
+    """The fewest bytes a match of `rule` spans (loaded rules know it: see `rules.py`)."""
+    if rule.width is not None:
+        return rule.width
+    from keyscan.rules import min_width
+
+    return min_width(rule.pattern)
 
 
 def _windows(starts: list[int], size: int) -> Iterator[tuple[int, int]]:

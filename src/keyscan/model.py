@@ -14,6 +14,8 @@ repr, and `replace`. Fields are `Final`, so mypy rejects assigning one.
 
 from __future__ import annotations
 
+import functools  # loaded by `re` and `enum` at every start-up: free here
+
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
 TYPE_CHECKING = False
@@ -85,7 +87,11 @@ class Fragment(Value):
 
 
 class Rule(Value):
-    """One compiled detection rule (see rules/*.yaml)."""
+    """One detection rule (see rules/*.yaml).
+
+    A shipped rule's pattern is kept as written and compiled when the engine first needs
+    it (`pattern`): compiling the shipped patterns costs a hook run ~3 ms, and most runs
+    meet no keyword. Patterns from a config come compiled (RE2, checked when loaded)."""
 
     __slots__ = (
         "description",
@@ -94,13 +100,14 @@ class Rule(Value):
         "id",
         "keywords",
         "negative_examples",
-        "pattern",
         "prefixes",
         "priority",
         "references",
+        "regex",
         "severity",
         "vendor",
         "verify",
+        "width",
     )
 
     def __init__(
@@ -108,7 +115,7 @@ class Rule(Value):
         id: str,
         vendor: str,
         severity: str,
-        pattern: re.Pattern[bytes],
+        regex: bytes | re.Pattern[bytes],
         keywords: tuple[bytes, ...],
         prefixes: tuple[str, ...] = (),
         description: str = "",
@@ -118,11 +125,12 @@ class Rule(Value):
         references: tuple[str, ...] = (),
         examples: tuple[str, ...] = (),
         negative_examples: tuple[str, ...] = (),
+        width: int | None = None,
     ) -> None:
         self.id: Final = id
         self.vendor: Final = vendor  # vendor id, e.g. "posteverywhere"
         self.severity: Final = severity
-        self.pattern: Final = pattern  # exactly one capture group: the secret
+        self.regex: Final = regex  # the pattern as written (a shipped rule's), or compiled
         self.keywords: Final = keywords  # lowercase literals; the regex runs only near one
         self.prefixes: Final = prefixes  # literal prefixes of the secret (redaction, placeholders)
         self.description: Final = description
@@ -132,6 +140,23 @@ class Rule(Value):
         self.references: Final = references
         self.examples: Final = examples
         self.negative_examples: Final = negative_examples
+        # the fewest bytes a match spans (0: the regex parser cannot tell); None: not
+        # worked out yet (the engine does, from the pattern)
+        self.width: Final = width
+
+    @property
+    def pattern(self) -> re.Pattern[bytes]:
+        """The compiled pattern: exactly one capture group, the secret."""
+        regex = self.regex
+        return compiled(regex) if isinstance(regex, bytes) else regex
+
+
+@functools.cache
+def compiled(pattern: bytes) -> re.Pattern[bytes]:
+    """A shipped pattern, compiled once per process (what `Rule.pattern` gives)."""
+    import re
+
+    return re.compile(pattern)
 
 
 class Vendor(Value):

@@ -29,17 +29,23 @@ secret's minimum Shannon entropy in bits per character.
 
 Every problem a user can cause (unknown keys, wrong types, a bad regex) raises
 `KeyscanError` naming the file, the rule and the fix.
+
+A hook run takes the shipped files from their parsed copy (`rules_cache.py`), which
+also holds each pattern's width (the fewest bytes a match spans, which the engine
+needs): written only for files whose every pattern compiled, so those patterns are
+compiled when first used (`Rule.pattern`), never at load. Parsed from the YAML, they
+are compiled and checked at once, as a config's are.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 from keyscan.errors import KeyscanError
-from keyscan.model import SEVERITIES, Rule, Value, Vendor
+from keyscan.model import SEVERITIES, Rule, Value, Vendor, compiled
 
 # Not `from typing import TYPE_CHECKING`: the pre-commit hook imports this module and
 # typing would cost it ~3 ms. mypy reads any `if TYPE_CHECKING:` as true, Python as false.
@@ -132,11 +138,12 @@ def load_folder(folder: Traversable) -> RuleSet:
     )
     names = [f"rules/{entry.name}" for entry in entries]
     docs: list[object] | None = None
+    widths: Mapping[str, int] | None = None
     if all(isinstance(entry, Path) for entry in entries):
         from keyscan import rules_cache  # parsed files cached: a hook run skips PyYAML
 
         try:
-            docs = rules_cache.load_yaml_files([Path(str(entry)) for entry in entries])
+            docs, widths = rules_cache.load_files([Path(str(entry)) for entry in entries])
         except Exception:  # a YAML error: parsed again below, to name the file at fault
             docs = None
     if docs is None:
@@ -144,10 +151,17 @@ def load_folder(folder: Traversable) -> RuleSet:
             _parse_yaml(entry.read_text(encoding="utf-8"), name)
             for entry, name in zip(entries, names, strict=True)
         ]
+    return from_documents(docs, names, widths)
+
+
+def from_documents(docs: Sequence[object], names: Sequence[str],
+                   widths: Mapping[str, int] | None = None) -> RuleSet:
+    """The vendor files `names` (`rules/<id>.yaml`), parsed. `widths`: pattern -> width,
+    from the parsed copy; those patterns are compiled when first used, any other now."""
     rules: list[Rule] = []
     vendors: dict[str, Vendor] = {}
     for doc, name in zip(docs, names, strict=True):
-        ruleset = _from_document(doc, name, shipped=True)
+        ruleset = _from_document(doc, name, shipped=True, widths=widths)
         if any(name != f"rules/{vendor_id}.yaml" for vendor_id in ruleset.vendors):
             raise KeyscanError(f"{name}: a vendor's file is named rules/<its id>.yaml")
         rules.extend(ruleset.rules)
@@ -178,7 +192,8 @@ def _parse_yaml(text: str, source: str) -> object:
         raise KeyscanError(f"{source}: not valid YAML{where}: fix the syntax") from None
 
 
-def _from_document(doc: object, source: str, *, shipped: bool = False) -> RuleSet:
+def _from_document(doc: object, source: str, *, shipped: bool = False,
+                   widths: Mapping[str, int] | None = None) -> RuleSet:
     if not isinstance(doc, dict):
         raise KeyscanError(f"{source}: expected a mapping with 'vendor' and 'rules'")
     unknown = sorted(set(doc) - {"vendor", "rules"})
@@ -189,7 +204,7 @@ def _from_document(doc: object, source: str, *, shipped: bool = False) -> RuleSe
     if "vendor" in doc:
         vendor = _parse_vendor(doc["vendor"], source)
         vendors[vendor.id] = vendor
-    rules = parse_rules(doc.get("rules"), source, vendor=vendor, shipped=shipped)
+    rules = parse_rules(doc.get("rules"), source, vendor=vendor, shipped=shipped, widths=widths)
     return RuleSet(rules, vendors)
 
 
@@ -205,19 +220,21 @@ def _parse_vendor(doc: object, source: str) -> Vendor:
 
 
 def parse_rules(
-    doc: object, source: str, vendor: Vendor | None = None, *, shipped: bool = False
+    doc: object, source: str, vendor: Vendor | None = None, *, shipped: bool = False,
+    widths: Mapping[str, int] | None = None,
 ) -> tuple[Rule, ...]:
     """Validate and compile a `rules:` list; `vendor` (the file's) is the default for rules
     that name none, and the only verifier a rule may name, if the vendor has `verify`.
 
     Patterns of rules keyscan did not ship (`shipped=False`: a config's, a user's file)
-    are compiled by `keyscan.patterns` (RE2: linear time, bounded size)."""
+    are compiled by `keyscan.patterns` (RE2: linear time, bounded size). A shipped
+    pattern in `widths` (the parsed copy's) is compiled when first used."""
     if not isinstance(doc, list):
         raise KeyscanError(f"{source}: 'rules' must be a list of rules")
     rules: list[Rule] = []
     seen: set[str] = set()
     for number, item in enumerate(doc, start=1):
-        rule = _parse_rule(item, f"{source}: rule {number}", vendor, shipped)
+        rule = _parse_rule(item, f"{source}: rule {number}", vendor, shipped, widths)
         if rule.id in seen:
             raise KeyscanError(f"{source}: rule {number}: id {rule.id!r} is used twice")
         seen.add(rule.id)
@@ -225,7 +242,8 @@ def parse_rules(
     return tuple(rules)
 
 
-def _parse_rule(item: object, where: str, file_vendor: Vendor | None, shipped: bool) -> Rule:
+def _parse_rule(item: object, where: str, file_vendor: Vendor | None, shipped: bool,
+                widths: Mapping[str, int] | None) -> Rule:
     if not isinstance(item, dict):
         raise KeyscanError(f"{where}: expected a mapping with id, severity, pattern, keywords")
     rule_id = item.get("id")
@@ -256,11 +274,21 @@ def _parse_rule(item: object, where: str, file_vendor: Vendor | None, shipped: b
     lists = {key: _strings(item, key, where) for key in _RULE_KEYS if _RULE_KEYS[key] is list}
     if not lists["keywords"] or not all(lists["keywords"]):
         raise KeyscanError(f"{where}: keywords needs at least one non-empty literal")
+    pattern = item["pattern"]
+    regex: bytes | re.Pattern[bytes]
+    width = widths.get(pattern) if shipped and widths is not None else None
+    if width is not None:  # the parsed copy's: it compiled when the copy was written
+        regex = pattern.encode("utf-8")
+    else:
+        regex = _compile(pattern, where, shipped)
+        width = min_width(regex)
+        if shipped:
+            regex = pattern.encode("utf-8")  # as from the copy (compiled: `compiled`'s cache)
     return Rule(
         id=item["id"],
         vendor=vendor,
         severity=item["severity"],
-        pattern=_compile(item["pattern"], where, shipped),
+        regex=regex,
         keywords=tuple(word.lower().encode() for word in lists["keywords"]),
         prefixes=tuple(lists["prefixes"]),
         description=item.get("description", ""),
@@ -270,6 +298,7 @@ def _parse_rule(item: object, where: str, file_vendor: Vendor | None, shipped: b
         references=tuple(lists["references"]),
         examples=tuple(lists["examples"]),
         negative_examples=tuple(lists["negative_examples"]),
+        width=width,
     )
 
 
@@ -281,22 +310,36 @@ def _strings(item: dict[str, Any], key: str, where: str) -> list[str]:
 
 
 def _compile(pattern: str, where: str, shipped: bool) -> re.Pattern[bytes]:
-    compiled: re.Pattern[bytes]
+    regex: re.Pattern[bytes]
     if shipped:
         try:
-            compiled = re.compile(pattern.encode("utf-8"))
+            regex = compiled(pattern.encode("utf-8"))
         except re.error as error:
             raise KeyscanError(f"{where}: pattern is not a valid regex: {error}") from None
     else:
         from keyscan.patterns import compile_untrusted
 
-        compiled = compile_untrusted(pattern, where, as_bytes=True)
-    if compiled.groups != 1:
+        regex = compile_untrusted(pattern, where, as_bytes=True)
+    if regex.groups != 1:
         raise KeyscanError(
-            f"{where}: pattern has {compiled.groups} capture groups; "
+            f"{where}: pattern has {regex.groups} capture groups; "
             "it needs exactly one (the secret): use (?:...) for the others"
         )
-    return compiled
+    return regex
+
+
+def min_width(pattern: re.Pattern[bytes]) -> int:
+    """The fewest bytes a match of `pattern` spans (0 if the regex parser cannot tell)."""
+    import importlib
+
+    try:  # the stdlib's own regex parser: `re._parser` from 3.11, `sre_parse` before
+        parser = importlib.import_module("re._parser")
+    except ImportError:  # pragma: no cover - Python 3.10
+        parser = importlib.import_module("sre_parse")
+    try:
+        return int(parser.parse(pattern.pattern, pattern.flags).getwidth()[0])
+    except Exception:  # a private API: if it ever changes, search all base64
+        return 0
 
 
 def _type_hint(key: str) -> str:

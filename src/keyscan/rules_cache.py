@@ -2,7 +2,12 @@
 
 Importing and running PyYAML costs ~15-20 ms, more than the rest of a `keyscan staged`
 run on a small change. So `rules/parsed.json`, beside the YAML files and shipped in the
-wheel with them, holds what PyYAML makes of each file, with each file's size and CRC-32.
+wheel with them, holds what PyYAML makes of each file, with each file's size and CRC-32,
+and the width of each of their patterns (the fewest bytes a match spans, which the
+engine needs and which costs the regex parser ~3 ms to work out). It is written only
+when every rule in the files loads (each pattern compiled, with one group), so a rule
+taken from it compiles its pattern when first used (`keyscan.rules`).
+
 A load reads the YAML files' bytes (cheap) and uses the copy only when every name, size
 and CRC matches; otherwise (a rule file edited in a checkout and the copy not rewritten)
 it parses the YAML, which is slower but never wrong. `tests/test_rules_cache.py` fails
@@ -29,21 +34,28 @@ if TYPE_CHECKING:
     from typing import Any
 
 SHIPPED = "parsed.json"
-FORMAT = 1  # bump when the copy's shape changes
+FORMAT = 2  # bump when the copy's shape changes (2: the patterns' widths)
 
 
 def load_yaml_files(paths: Sequence[Path]) -> list[Any]:
     """`[yaml.safe_load(path.read_bytes()) for path in paths]`, from the shipped copy when
     it is the copy of exactly these files. Parse errors propagate from PyYAML."""
+    return load_files(paths)[0]
+
+
+def load_files(paths: Sequence[Path]) -> tuple[list[Any], dict[str, int] | None]:
+    """(`load_yaml_files(paths)`, pattern -> width): the widths when the documents come
+    from the shipped copy, else None (parsed from the YAML, nothing known of them)."""
     contents = [path.read_bytes() for path in paths]
     if paths:
         shipped = _shipped(paths[0].parent / SHIPPED, paths, contents)
         if shipped is not None:
             return shipped
-    return [_parse(data) for data in contents]
+    return [_parse(data) for data in contents], None
 
 
-def _shipped(copy: Path, paths: Sequence[Path], contents: list[bytes]) -> list[Any] | None:
+def _shipped(copy: Path, paths: Sequence[Path], contents: list[bytes]
+             ) -> tuple[list[Any], dict[str, int]] | None:
     try:
         data = copy.read_bytes()
     except OSError:
@@ -62,7 +74,13 @@ def _shipped(copy: Path, paths: Sequence[Path], contents: list[bytes]) -> list[A
     for entry, path, content in zip(files, paths, contents, strict=True):
         if not isinstance(entry, dict) or entry.get("stamp") != _stamp(path.name, content):
             return None
-    return [entry.get("document") for entry in files]
+    widths = document.get("widths")
+    if not isinstance(widths, dict) or not all(
+        isinstance(width, int) and not isinstance(width, bool) and width >= 0
+        for width in widths.values()
+    ):
+        return None
+    return [entry.get("document") for entry in files], widths
 
 
 def _stamp(name: str, content: bytes) -> str:
@@ -77,14 +95,21 @@ def _parse(data: bytes) -> Any:
 
 
 def shipped_copy(paths: Sequence[Path]) -> str:
-    """The text of `parsed.json` for the rule files `paths` (sorted by name)."""
+    """The text of `parsed.json` for the rule files `paths` (sorted by name). Raises
+    KeyscanError, as a load of them would, if any rule in them is invalid."""
     import json
+
+    from keyscan.rules import from_documents  # checks every rule, compiles every pattern
 
     files = []
     for path in paths:
         content = path.read_bytes()
         files.append({"stamp": _stamp(path.name, content), "document": _parse(content)})
-    return json.dumps({"format": FORMAT, "files": files}, indent=1, sort_keys=True) + "\n"
+    ruleset = from_documents([file["document"] for file in files],
+                             [f"rules/{path.name}" for path in paths])
+    widths = {rule.pattern.pattern.decode("utf-8"): rule.width for rule in ruleset.rules}
+    copy = {"format": FORMAT, "files": files, "widths": widths}
+    return json.dumps(copy, indent=1, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
