@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import binascii
 import re
-from base64 import b64encode
 
 from keyscan.model import Value
 
@@ -46,7 +45,7 @@ def base64_forms(literal: bytes) -> list[bytes]:
     """The base64 text `literal` turns into at each alignment: only characters it alone decides."""
     forms = []
     for pad in range(3):
-        encoded = b64encode(b"\0" * pad + literal)
+        encoded = binascii.b2a_base64(b"\0" * pad + literal, newline=False)  # b64encode's
         first = -(-8 * pad // 6)  # the first character no pad bit flows into
         last = 8 * (pad + len(literal)) // 6  # the last one no following byte flows into
         forms.append(encoded[first:last])

@@ -33,7 +33,6 @@ from keyscan.encodings import (
     run_bounds,
     run_length_needed,
 )
-from keyscan.gates import Gates
 from keyscan.literals import LiteralIndex
 from keyscan.model import Finding, Fragment, Rule, Value
 
@@ -43,7 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Final
 
-    from keyscan.gates import Hit
+    from keyscan.gates import Gates, Hit
 
 ALLOW_MARK = b"keyscan:allow"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -99,8 +98,7 @@ class Engine:
         instead of each building its own before it can begin."""
         if self._signs is None and self._run > 1:
             self._signs = _Signs(self._by_keyword, self._run)
-        if self._gates is None:
-            self._gates = Gates(self._prefixes, self._run)
+        self._built_gates()
         for rule in self.rules:
             rule.pattern  # noqa: B018  (a shipped rule's is compiled when first asked for)
         import hashlib  # noqa: F401  (what a finding's sha256 imports)
@@ -174,9 +172,7 @@ class Engine:
                 return False
         elif any(True for _ in self._keyword_hits(data[low:high])):
             return False
-        if self._gates is None:
-            self._gates = Gates(self._prefixes, self._run)
-        if runs_low == 0 and high == len(data) and not self._gates.may_hit(data):
+        if runs_low == 0 and high == len(data) and not self._built_gates().may_hit(data):
             return True  # runs, but no encoded prefix anywhere: a whole text in one pass
         window = data[runs_low:high]  # (copied only once the cheap answers are out)
         regions = []
@@ -189,9 +185,14 @@ class Engine:
 
     def _hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:
+        return self._built_gates().hits(data, regions, depth, around)
+
+    def _built_gates(self) -> Gates:
         if self._gates is None:
+            from keyscan.gates import Gates  # only for text with a run long enough for a key
+
             self._gates = Gates(self._prefixes, self._run)
-        return self._gates.hits(data, regions, depth, around)
+        return self._gates
 
     def _matches(self, data: bytes, depth: int) -> list[_Match]:
         starts: dict[int, list[int]] = {}  # rule index -> where its keywords start
@@ -228,9 +229,8 @@ class Engine:
         regions = long_runs(data, self._run)
         if not regions:
             return []
-        if self._gates is None:
-            self._gates = Gates(self._prefixes, self._run)
-        if not self._gates.may_hit(data):
+        gates = self._built_gates()
+        if not gates.may_hit(data):
             return []  # runs, but no encoded prefix in any of them: one pass says so
         decoded_until: dict[str, int] = {}
         found: list[_Match] = []
@@ -238,8 +238,7 @@ class Engine:
                                                 key=lambda hit: hit[:2]):
             if at < decoded_until.get(kind, 0):
                 continue  # inside the text decoded for an earlier hit
-            assert self._gates is not None  # built by `_hits`
-            for view in self._gates.views(data, at, kind, block, inner_at):
+            for view in gates.views(data, at, kind, block, inner_at):
                 until = view.end if kind == "base64" else (at + view.end) // 2
                 decoded_until[kind] = max(decoded_until.get(kind, 0), until)
                 for inner in self._matches(view.data, depth + 1):

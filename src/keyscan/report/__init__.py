@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
@@ -101,6 +100,8 @@ def _umask() -> int:
 
 
 def _remove(temp: str) -> None:
+    import contextlib  # only when a write failed: a hook run never pays for it
+
     with contextlib.suppress(OSError):
         os.unlink(temp)
 
