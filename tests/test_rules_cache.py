@@ -3,13 +3,14 @@ and nothing in the user's cache folder can change the rules a scan uses."""
 
 from __future__ import annotations
 
-import json
 import marshal
 import random
 import shutil
 import subprocess
 import sys
+import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,10 +26,26 @@ RULE_FILES = sorted((ROOT / "rules").glob("*.yaml"), key=lambda path: path.name)
 
 def test_the_shipped_copy_is_current() -> None:
     assert len(RULE_FILES) >= 4  # one file per vendor
-    copy = (ROOT / "rules" / rules_cache.SHIPPED).read_text(encoding="utf-8")
-    assert copy == rules_cache.shipped_copy(RULE_FILES), (
-        "rules/parsed.json is stale: run `python -m keyscan.rules_cache` and commit it"
+    copy = _load((ROOT / "rules" / rules_cache.SHIPPED).read_bytes())
+    assert copy == _load(rules_cache.shipped_copy(RULE_FILES)), (
+        "rules/parsed.marshal is stale: run `python -m keyscan.rules_cache` and commit it"
     )
+
+
+def _load(data: bytes) -> Any:
+    return marshal.loads(zlib.decompress(data))
+
+
+def test_the_shipped_copy_shows_no_key_to_a_scanner() -> None:
+    """The rules' examples are in it, as in the YAML (whose placeholder lines say
+    `keyscan:allow`); compressed, none of them reads as a key, to us or anyone."""
+    from keyscan.engine import Engine
+    from keyscan.model import Fragment
+    from keyscan.rules import load_builtin
+
+    data = (ROOT / "rules" / rules_cache.SHIPPED).read_bytes()
+    assert Engine(load_builtin().rules).scan(Fragment(data, "rules/parsed.marshal")) == []
+    assert Engine(load_builtin().rules).scan(Fragment(marshal.dumps(_load(data)), "plain"))
 
 
 def test_the_copy_is_what_pyyaml_gives_and_spares_pyyaml() -> None:
@@ -57,14 +74,18 @@ def test_an_edited_rule_file_is_parsed_not_taken_from_the_copy(tmp_path: Path) -
     assert loaded[1:] == [yaml.safe_load(path.read_bytes()) for path in paths[1:]]
 
 
-def _with_widths(widths: object) -> bytes:
-    copy = json.loads((ROOT / "rules" / rules_cache.SHIPPED).read_bytes())
-    return json.dumps({**copy, "widths": widths}).encode()
+def _shipped(**changes: object) -> bytes:
+    copy = _load((ROOT / "rules" / rules_cache.SHIPPED).read_bytes())
+    assert isinstance(copy, dict)
+    return zlib.compress(marshal.dumps({**copy, **changes}))
 
 
-@pytest.mark.parametrize("damage", [b"", b"{not json", b'{"format": 99, "files": []}',
-                                    b'{"format": 2, "files": [1, 2, 3, 4]}',
-                                    _with_widths(None), _with_widths({"(x)": "1"})])
+@pytest.mark.parametrize("damage", [
+    b"", b"{not marshal", _shipped()[:-7], b'{"format": 2}', marshal.dumps([1, 2]),
+    zlib.compress(b"{not marshal"), zlib.compress(marshal.dumps([1, 2])),
+    _shipped(format=99), _shipped(files=[1, 2, 3, 4]), _shipped(widths=None),
+    _shipped(widths={"(x)": "1"}),
+])
 def test_a_damaged_copy_is_parsed_around(tmp_path: Path, damage: bytes) -> None:
     paths = copied_rules(tmp_path)
     (paths[0].parent / rules_cache.SHIPPED).write_bytes(damage)

@@ -334,9 +334,9 @@ def test_baseline_named_in_keyscan_yaml_is_used_by_the_hook(
 
 # What a hook run may not pay for: the network stack, verifiers, other commands' sources,
 # reporters it does not use, PyYAML (rules come from the parsed-rules cache), hashlib
-# (~3 ms with OpenSSL; the cache key is a CRC), subprocess (~5 ms with selectors & co: git
-# starts through sources/spawn.py), the encoded-key gates (only where a run is long enough
-# for a key) -- through either entry.
+# (~3 ms with OpenSSL; the cache key is a CRC), json (~1.5 ms; the copy is marshal),
+# subprocess (~5 ms with selectors & co: git starts through sources/spawn.py), the
+# encoded-key gates (only where a run is long enough for a key) -- through either entry.
 HEAVY = (
     "httpx",
     "keyscan.verify",
@@ -348,6 +348,7 @@ HEAVY = (
     "yaml",
     "hashlib",
     "_hashlib",
+    "json",
     "subprocess",
     "selectors",
     "keyscan.gates",

@@ -147,7 +147,7 @@ def _is_status(value: object) -> bool:
 
 
 def _unsure(vendor: Vendor, value: object) -> tuple[tuple[int, str], ...]:
-    # rules/parsed.json is JSON: the YAML's `403:` arrives there as "403"
+    # a status may be written quoted (`"403":`): the text of a status is that status
     pairs = value.items() if isinstance(value, dict) else [(None, None)]
     statuses = [(int(s) if isinstance(s, str) and s.isdigit() else s, why) for s, why in pairs]
     if not all(_is_status(status) and isinstance(why, str) and why for status, why in statuses):
