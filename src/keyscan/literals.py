@@ -78,9 +78,10 @@ def _choose_anchors(
     then the greatest). Counts are kept up to date as needles are covered, and the best
     is taken from a heap (stale entries are pushed back with their count now): the
     engine's hundreds of encoded forms cost a millisecond, not a rescan per anchor."""
+    subs = {needle: _substrings(needle, min_anchor) for needle in needles}
     holders: dict[bytes, list[bytes]] = {}
-    for needle in needles:
-        for sub in _substrings(needle, min_anchor):
+    for needle, own in subs.items():
+        for sub in own:
             holders.setdefault(sub, []).append(needle)
     counts = {sub: len(held) for sub, held in holders.items()}
     heap = [(-count, -len(sub), sub.translate(_REVERSED), sub) for sub, count in counts.items()]
@@ -99,7 +100,7 @@ def _choose_anchors(
         plan.append((anchor, covered))
         for needle in covered_needles:
             left.discard(needle)
-            for sub in _substrings(needle, min_anchor):
+            for sub in subs[needle]:  # computed once: the engine builds this on every run
                 counts[sub] -= 1
     return plan
 
