@@ -335,8 +335,9 @@ def test_baseline_named_in_keyscan_yaml_is_used_by_the_hook(
 # What a hook run may not pay for: the network stack, verifiers, other commands' sources,
 # reporters it does not use, PyYAML (rules come from the parsed-rules cache), hashlib
 # (~3 ms with OpenSSL; the cache key is a CRC), json (~1.5 ms; the copy is marshal),
-# subprocess (~5 ms with selectors & co: git starts through sources/spawn.py), the
-# encoded-key gates (only where a run is long enough for a key) -- through either entry.
+# subprocess (~5 ms with selectors & co: git starts through sources/spawn.py) and signal's
+# enums, the encoded-key gates (only where a run is long enough for a key) -- through
+# either entry.
 HEAVY = (
     "httpx",
     "keyscan.verify",
@@ -351,15 +352,17 @@ HEAVY = (
     "json",
     "subprocess",
     "selectors",
+    "signal",
     "keyscan.gates",
     "keyscan.escapes",
     "base64",
 )
 # ... nor, through the click-free entry the hook runs, click itself (~20 ms) or typing
 # (~3 ms; annotations do not need it at run time; click imports typing itself), nor what
-# click brings along (threading: the blob reader sends a hook's few ids without a thread).
+# click brings along (threading: the blob reader sends a hook's few ids without a thread;
+# math: only a match's entropy needs it).
 HEAVY_WITHOUT_CLICK = ("click", "typing", "dataclasses",  # dataclasses: ~9 ms, inspect & co
-                       "threading", "contextlib", "locale")
+                       "threading", "contextlib", "locale", "math")
 PROBE = """
 import sys
 from {entry} import main

@@ -19,8 +19,6 @@ known here) and counted: `scan_counted` returns that count, which sources add to
 
 from __future__ import annotations
 
-import importlib
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -312,6 +310,8 @@ def _raw_search(pattern: Any) -> Callable[[bytes, int, int], Any]:
     `search` builds a generator and a match object per call, which on the ~15,000 small
     windows of a history cost more than the searches themselves. (0 <= low <= high <=
     len(data), as `quiet` gives them.)"""
+    import importlib  # here: the hook's path never builds the RE2 patterns
+
     regexp = getattr(pattern, "_regexp", None)
     anchor = getattr(getattr(importlib.import_module("re2"), "_Anchor", None), "UNANCHORED", None)
     if regexp is None or anchor is None or not hasattr(regexp, "Match"):
@@ -431,4 +431,6 @@ class _Locator:
 def entropy(text: bytes) -> float:
     """Shannon entropy in bits per character."""
     total = len(text)
-    return -sum(n / total * math.log2(n / total) for n in Counter(text).values())
+    from math import log2  # only for a match to check: a hook run rarely has one
+
+    return -sum(n / total * log2(n / total) for n in Counter(text).values())
