@@ -196,15 +196,76 @@ def remember_engine(digest: str, engine: Engine) -> None:
 
 
 class _Recorder:
-    """The history scan's ledger: asks the inventory (read-only), notes what was scanned."""
+    """The history scan's ledger: asks what this process scanned lately (`_Recent`), then
+    the inventory (read-only), and notes what was scanned."""
 
     def __init__(self, ledger: BlobLedger | None, result: RepoResult) -> None:
         self._ledger = ledger
         self._result = result
 
     def known(self, oids: Sequence[str]) -> Mapping[str, Secrets]:
-        return self._ledger.known(oids) if self._ledger is not None else {}
+        if self._ledger is None:
+            return {}
+        known = _RECENT.known(self._ledger, oids)
+        rest = [oid for oid in oids if oid not in known] if known else oids
+        if rest:
+            known.update(self._ledger.known(rest))
+        return known
 
     def scanned(self, oids: Sequence[str], found: Mapping[str, Secrets]) -> None:
         self._result.scanned = list(oids)
         self._result.secrets = {oid: sorted(secrets) for oid, secrets in found.items()}
+        if self._ledger is not None:
+            _RECENT.add(self._ledger, oids, found)
+
+
+class _Recent:
+    """The blobs this process scanned for its last few repositories, with their secrets.
+
+    The inventory learns of a repository's blobs only when the client writes its result;
+    a fork of it that this worker process scans next (often the task queued behind it)
+    would ask the inventory before that and scan every shared blob again. Asked first,
+    this answers as the inventory will: same inventory, same rules, secrets by their
+    hash. The blobs stay recorded once, by the result of the repository that scanned
+    them (a task that skips them does not list them as scanned). Bounded: the last
+    SCANS repositories' blobs, at most OIDS of them."""
+
+    SCANS = 8
+    OIDS = 1 << 20
+
+    def __init__(self) -> None:
+        import threading
+        from collections import deque
+
+        self._lock = threading.Lock()  # a Dask worker may run tasks in several threads
+        self._scans: deque[tuple[tuple[str, str], dict[str, Secrets]]] = deque()
+        self._count = 0
+
+    def known(self, ledger: BlobLedger, oids: Sequence[str]) -> dict[str, Secrets]:
+        key = (ledger.url, ledger.engine_digest)
+        with self._lock:
+            scans = [blobs for scanned_for, blobs in self._scans if scanned_for == key]
+        known: dict[str, Secrets] = {}
+        if scans:
+            for oid in oids:
+                for blobs in scans:
+                    secrets = blobs.get(oid)
+                    if secrets is not None:
+                        known[oid] = secrets
+                        break
+        return known
+
+    def add(self, ledger: BlobLedger, oids: Sequence[str], found: Mapping[str, Secrets]
+            ) -> None:
+        if not oids or len(oids) > self.OIDS:
+            return
+        clean: Secrets = frozenset()
+        blobs = {oid: found.get(oid, clean) for oid in oids}
+        with self._lock:
+            self._scans.append(((ledger.url, ledger.engine_digest), blobs))
+            self._count += len(blobs)
+            while len(self._scans) > self.SCANS or self._count > self.OIDS:
+                self._count -= len(self._scans.popleft()[1])
+
+
+_RECENT = _Recent()

@@ -1,0 +1,60 @@
+"""One repository's task (`scan_repository`) as a worker process runs them, one after
+another. Real git repositories."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from gitrepo import Repo
+from keys import make_key
+from keyscan.audit.client import engine_digest
+from keyscan.audit.task import RepoResult, RepoTask, scan_repository
+from keyscan.inventory.ledger import BlobLedger
+from keyscan.rules import load_builtin
+from test_audit import project
+
+RULES = tuple(load_builtin().rules)
+ENGINE = engine_digest(RULES)
+
+
+def task(path: Path, inventory: Path, name: str | None = None) -> RepoTask:
+    return RepoTask(name=name or path.name, source=str(path), cache=str(path.parent / "cache"),
+                    rules=RULES, engine_digest=ENGINE, digest="filters", last_tips=None,
+                    last_digest=None, ledger=BlobLedger(str(inventory), ENGINE))
+
+
+def found(result: RepoResult) -> list[tuple[str, str, str | None, int, tuple[str, ...]]]:
+    assert result.error is None, result.error
+    return sorted((f.path, f.secret_sha256, f.commit.sha if f.commit else None, f.line,
+                   tuple(f.refs)) for f in result.findings)
+
+
+def fork_of(origin: Repo, path: Path, rng: random.Random) -> Repo:
+    fork = Repo(path)
+    fork.git("pull", "-q", str(origin.path), "main")
+    fork.write("conf/fork.py", f"F = '{make_key('posteverywhere', rng)}'\n")
+    fork.commit("fork's own key")
+    return fork
+
+
+def test_a_fork_scanned_next_by_the_same_worker_scans_only_its_own_blobs(
+    tmp_path: Path
+) -> None:
+    # The client has not written the origin's result yet (no inventory file at all), as
+    # when the fork was queued behind its origin on one worker: the worker remembers.
+    rng = random.Random(1717)
+    origin, _ = project(tmp_path / "origin", rng, keys=2)
+    fork = fork_of(origin, tmp_path / "fork", rng)
+    inventory = tmp_path / "inventory.sqlite"
+
+    first = scan_repository(task(origin.path, inventory))
+    second = scan_repository(task(fork.path, inventory))
+    elsewhere = scan_repository(task(fork.path, tmp_path / "another.sqlite"))
+
+    assert found(second) == found(elsewhere)  # the inherited keys too, where they came from
+    assert len(found(second)) == 3
+    assert len(second.scanned) == 1  # the fork's own blob; the origin's are written by its result
+    assert set(elsewhere.scanned) == set(first.scanned) | set(second.scanned)
+    assert second.files == 1 and elsewhere.files == len(elsewhere.scanned)
+    assert not inventory.exists()  # a worker never writes the inventory
