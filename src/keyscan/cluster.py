@@ -5,11 +5,14 @@
             ...  # a result of scan_one(tasks[index]), or Lost (its worker kept dying)
 
 Dask (`pip install 'keyscan[dask]'`) is imported only here and only then. The
-client keeps a bounded number of tasks in flight (about two per worker thread),
-so 10,000 repositories never sit in the scheduler's memory at once, and results
-arrive as they complete. Dask itself reruns a task whose worker died on another
-worker (up to `distributed.scheduler.allowed-failures` times, then `Lost`). A
-scheduler that goes away ends the run with one KeyscanError: what was written
+client keeps a bounded number of tasks in flight (IN_FLIGHT per worker thread:
+one running, the rest queued at the scheduler, so a worker that finishes starts
+the next at once, whatever the client is doing), so 10,000 repositories never sit
+in the scheduler's memory at once, and results arrive as they complete. A task's
+successor is handed out as soon as it finishes, before its result is used.
+Dask itself reruns a task whose worker died on another worker (up to
+`distributed.scheduler.allowed-failures` times, then `Lost`). A scheduler that
+goes away ends the run with one KeyscanError: what was written
 before it stays written, and the same command resumes.
 
 Workers must have the same keyscan installed; that is checked before any task.
@@ -38,6 +41,7 @@ R = TypeVar("R")
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/]+:\d{1,5}$")
 CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler and see a first worker
 REFRESH = 5.0  # seconds between looks at the cluster while nothing finishes
+IN_FLIGHT = 4  # tasks out per worker thread: one running, the rest queued at the scheduler
 NO_WORKERS = 600.0  # seconds without any worker (all died, none came back) before giving up
 
 
@@ -110,18 +114,24 @@ class Cluster:
         pending = iter(enumerate(items))
         flight: dict[Any, int] = {}  # task key -> index
         finished: queue.Queue[Any] = queue.Queue()  # futures, as Dask says they are done
-        limit, idle_since, looked = 2, None, -REFRESH
-        while True:
-            if self.client.status != "running":  # Dask dropped every task when it lost it
-                raise self._gone()
-            if time.monotonic() - looked >= REFRESH:  # as many as the cluster can take now
-                limit, looked = max(2, 2 * self._threads_or_lost()), time.monotonic()
-            while len(flight) < limit and (entry := next(pending, None)) is not None:
+        limit, idle_since, looked = IN_FLIGHT, None, -REFRESH
+
+        def top_up() -> None:
+            while (len(flight) < limit and self.client.status == "running"
+                   and (entry := next(pending, None)) is not None):
                 index, item = entry
                 future: Any = self.client.submit(fn, item, key=f"keyscan-{run_id}-{index}",
                                                  pure=False)
                 flight[future.key] = index
                 future.add_done_callback(finished.put)
+
+        while True:
+            if self.client.status != "running":  # Dask dropped every task when it lost it
+                raise self._gone()
+            if time.monotonic() - looked >= REFRESH:  # as many as the cluster can take now
+                threads, looked = self._threads_or_lost(), time.monotonic()
+                limit = max(IN_FLIGHT, IN_FLIGHT * threads)
+            top_up()
             if not flight:
                 return
             try:
@@ -133,6 +143,7 @@ class Cluster:
             index = flight.pop(future.key)
             if future.status == "cancelled":  # only we cancel, and we do not: the scheduler left
                 raise self._gone()
+            top_up()  # its successor goes out now, not after the caller has used this result
             try:
                 outcome: R | Lost[T] = future.result()
             except KilledWorker:
