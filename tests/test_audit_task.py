@@ -1,14 +1,16 @@
 """One repository's task (`scan_repository`) as a worker process runs them, one after
-another. Real git repositories."""
+another, and the order the client hands them out in. Real git repositories."""
 
 from __future__ import annotations
 
 import random
 from pathlib import Path
 
+import pytest
+
 from gitrepo import Repo
 from keys import make_key
-from keyscan.audit.client import engine_digest
+from keyscan.audit.client import engine_digest, largest_first
 from keyscan.audit.task import RepoResult, RepoTask, scan_repository
 from keyscan.inventory.ledger import BlobLedger
 from keyscan.rules import load_builtin
@@ -58,3 +60,23 @@ def test_a_fork_scanned_next_by_the_same_worker_scans_only_its_own_blobs(
     assert set(elsewhere.scanned) == set(first.scanned) | set(second.scanned)
     assert second.files == 1 and elsewhere.files == len(elsewhere.scanned)
     assert not inventory.exists()  # a worker never writes the inventory
+
+
+@pytest.mark.parametrize("sizes", [(1, 40, 3), (40, 1, 3)])
+def test_the_largest_repositories_go_out_first(tmp_path: Path, sizes: tuple[int, ...]) -> None:
+    rng = random.Random(sum(sizes))
+    tasks = []
+    for index, files in enumerate(sizes):
+        repo = Repo(tmp_path / f"r{index}")
+        for n in range(files):
+            repo.write(f"f{n}.txt", "".join(rng.choice("abcdef\n") for _ in range(4000)))
+        repo.commit("files")
+        repo.git("gc", "-q")  # into a pack, as a repository that was cloned or fetched
+        tasks.append(task(repo.path, tmp_path / "inventory.sqlite"))
+    remote = RepoTask(**{**tasks[0].__dict__, "name": "https://h.invalid/x.git",
+                         "source": "https://h.invalid/x.git"})  # its size unknown here
+
+    ordered = largest_first([remote, *tasks])
+
+    by_size = sorted(range(len(sizes)), key=lambda i: -sizes[i])
+    assert [t.name for t in ordered] == [*[f"r{i}" for i in by_size], remote.name]

@@ -91,6 +91,7 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
         if answered:
             done_here = {result.name for result in answered}
             tasks = [task for task in tasks if task.name not in done_here]
+    tasks = largest_first(tasks)
     stats = Stats()
     held: dict[tuple[str, str], Finding] = {}  # whole secrets, only when needed
     done = found = 0
@@ -173,6 +174,40 @@ def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, di
         max_archive_depth=setup.options.max_archive_depth,
         max_decompressed_bytes=setup.options.max_decompressed_bytes,
     )
+
+
+def largest_first(tasks: list[RepoTask]) -> list[RepoTask]:
+    """The tasks in the order they go out: the largest repositories first, as far as this
+    machine can tell (a local path's pack files), the rest after them as listed. Started
+    first, the big ones do not end the audit: the last to finish are small, so no worker
+    idles at the end while another scans one big repository alone (longest first, the
+    classic rule for a short makespan)."""
+    if len(tasks) < 2:
+        return tasks
+    sizes = {task.name: _packed_bytes(task.source) for task in tasks}
+    return sorted(tasks, key=lambda task: -sizes[task.name])  # stable: ties as listed
+
+
+def _packed_bytes(location: str) -> int:
+    """The bytes in the pack files of the repository at `location` when it is a plain one
+    on this machine, else 0 (a URL, or a path only the workers have)."""
+    from keyscan.sources.mirror import is_remote
+    from keyscan.sources.reffiles import plain_git_dir
+
+    if is_remote(location):
+        return 0
+    git_dir = plain_git_dir(Path(location))
+    if git_dir is None:
+        return 0
+    total = 0
+    try:
+        with os.scandir(f"{os.fspath(git_dir)}/objects/pack") as entries:
+            for entry in entries:
+                if entry.name.endswith(".pack") and entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+    except OSError:
+        return 0
+    return total
 
 
 def _announced(results: Iterator[RepoResult], progress: Progress | None,
