@@ -38,7 +38,7 @@ class DaskCluster:
     """`DaskCluster(folder, workers=2)`: `.address`, `.workers` (Popen), `kill_worker(i)`."""
 
     def __init__(self, folder: Path, workers: int = 2, nthreads: int = 1,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, pin: str | None = None) -> None:
         require_dask()
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -50,7 +50,7 @@ class DaskCluster:
         }
         self.scheduler: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
-        self.start_scheduler()
+        self.start_scheduler(pin=pin)
         for _ in range(workers):
             self.add_worker(nthreads)
         if workers:
@@ -64,13 +64,14 @@ class DaskCluster:
             stdin=subprocess.DEVNULL, start_new_session=True, cwd=self.folder,
         )
 
-    def start_scheduler(self, port: int = 0) -> None:
-        """A scheduler (on `port`, e.g. the last one's again after a crash)."""
+    def start_scheduler(self, port: int = 0, pin: str | None = None) -> None:
+        """A scheduler (on `port`, e.g. the last one's again after a crash; `pin`: the cores
+        it may use, as taskset takes them)."""
         info = self.folder / "scheduler.json"
         info.unlink(missing_ok=True)
         self.scheduler = self._start("scheduler", "scheduler", "--host", "127.0.0.1",
                                      "--port", str(port), "--no-dashboard",
-                                     "--scheduler-file", str(info))
+                                     "--scheduler-file", str(info), pin=pin)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if info.exists():
