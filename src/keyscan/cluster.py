@@ -41,6 +41,7 @@ R = TypeVar("R")
 _ADDRESS = re.compile(r"^(tcp|tls)://[^\s/]+:\d{1,5}$")
 CONNECT_TIMEOUT = 30.0  # seconds to reach the scheduler and see a first worker
 REFRESH = 5.0  # seconds between looks at the cluster while nothing finishes
+ASK = 10.0  # seconds for the scheduler to say how many worker threads it has
 IN_FLIGHT = 4  # tasks out per worker thread: one running, the rest queued at the scheduler
 NO_WORKERS = 600.0  # seconds without any worker (all died, none came back) before giving up
 
@@ -101,13 +102,14 @@ class Cluster:
             )
 
     def threads(self) -> int:
-        """Worker threads the cluster has now (0 while it has no worker)."""
-        return sum(self.client.nthreads().values())
+        """Worker threads the cluster has now (0 while it has no worker). Asked within
+        ASK seconds: a scheduler gone, Dask would try to reach it for its whole connect
+        timeout (30 s by default) before it answered."""
+        return sum(self.client.nthreads(callback_timeout=ASK).values())
 
     def run(self, fn: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[int, R | Lost[T]]]:
         """(index, fn(items[index]) or Lost) for every item, in the order they finish."""
         from distributed.client import FutureCancelledError
-        from distributed.comm.core import CommClosedError
         from distributed.scheduler import KilledWorker
 
         run_id = uuid.uuid4().hex[:12]
@@ -148,8 +150,8 @@ class Cluster:
                 outcome: R | Lost[T] = future.result()
             except KilledWorker:
                 outcome = Lost("every Dask worker that ran it died (out of memory? a crash?)")
-            except (FutureCancelledError, CommClosedError):  # gathering from a scheduler gone
-                raise self._gone() from None
+            except (FutureCancelledError, OSError):  # gathering from a scheduler gone: the
+                raise self._gone() from None  # connection closed, refused or timed out
             except (ImportError, ModuleNotFoundError) as error:
                 if "keyscan" in str(error):
                     raise KeyscanError(_NOT_INSTALLED) from None
@@ -172,6 +174,8 @@ class Cluster:
         return now if idle_since is None else idle_since
 
     def _threads_or_lost(self) -> int:
+        if self.client.status != "running":
+            return -1  # reconnecting (the scheduler went away) or closed: nothing to ask
         try:
             return self.threads()
         except Exception:  # the scheduler went away: the next result says so
