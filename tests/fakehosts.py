@@ -56,10 +56,16 @@ class FakeHost:
     clone_origin: str | None = None  # clone URLs on another origin (None: this server)
     token_for_git: str | None = None  # the token git must send, if not the API's own
     git_delay: float = 0.0  # seconds before each clone or fetch is answered (a slow host)
+    errors: list[str] = field(default_factory=list)  # what went wrong serving, for messages
+    # How the next clones or fetches of a repository fail, in turn ("/acme/r0.git":
+    # ["reset", "503"]): "reset" breaks the connection off (a TCP reset), "503" is the
+    # host's "Service Unavailable", "404" its "not found". Taken at its info/refs request.
+    git_failures: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = _Server(("127.0.0.1", 0), _handler(self))
+        self.server.errors = self.errors
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.api_url = self.url + ("/api/v3" if self.kind == "github" else "/api/v4")
@@ -166,6 +172,26 @@ class FakeHost:
         expected = base64.b64encode(f"{user}:{token}".encode()).decode()
         return headers.get("authorization") == f"Basic {expected}"
 
+    def take_failure(self, path: str) -> str | None:
+        """The failure this git request is to meet, if any (see `git_failures`)."""
+        if not path.endswith("/info/refs"):
+            return None
+        with self._lock:
+            waiting = self.git_failures.get(path.removesuffix("/info/refs"))
+            return waiting.pop(0) if waiting else None
+
+
+class _Server(ThreadingHTTPServer):
+    """Errors while serving go to `errors` (a test's failure message shows them), with
+    the request they broke, instead of a traceback on stderr that no one reads."""
+
+    errors: list[str]
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import traceback
+
+        self.errors.append(f"{client_address}: {traceback.format_exc()}")
+
 
 def _handler(host: FakeHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -195,7 +221,23 @@ def _handler(host: FakeHost) -> type[BaseHTTPRequestHandler]:
             else:
                 if host.git_delay and split.path.endswith("/info/refs"):
                     time.sleep(host.git_delay)
-                self._git(split.path, split.query, headers, body)
+                failure = host.take_failure(split.path)
+                if failure == "reset":
+                    self._reset()
+                elif failure:
+                    self._send(int(failure), {"Content-Type": "text/plain"}, b"failing\n")
+                else:
+                    self._git(split.path, split.query, headers, body)
+
+        def _reset(self) -> None:
+            """Close the connection with a TCP reset (linger 0), as a host or proxy
+            that drops it mid-transfer does."""
+            import socket
+            import struct
+
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.close_connection = True
 
         def _body(self, headers: dict[str, str]) -> bytes:
             if headers.get("transfer-encoding", "").lower() == "chunked":

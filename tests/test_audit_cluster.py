@@ -88,10 +88,12 @@ def wait_until(condition: object, what: str, seconds: float = 120) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def check_once_each(report: dict[str, object], keys: dict[str, str]) -> None:
+def check_once_each(report: dict[str, object], keys: dict[str, str], err: str,
+                    host: FakeHost) -> None:
     findings = report["findings"]
     assert isinstance(findings, list)
-    assert sorted(f["repository"] for f in findings) == sorted(keys)  # each exactly once
+    assert sorted(f["repository"] for f in findings) == sorted(keys), (  # each exactly once
+        err, host.errors)
 
 
 def test_a_worker_killed_mid_task_costs_a_retry_and_nothing_else(
@@ -116,7 +118,7 @@ def test_a_worker_killed_mid_task_costs_a_retry_and_nothing_else(
 
     assert audit.returncode == 1, err
     report = json.loads(out)
-    check_once_each(report, keys)
+    check_once_each(report, keys, err, host)
     assert report["summary"]["failed_repositories"] == 0
     assert err == ""
     with sqlite3.connect(work / "keyscan-inventory.sqlite") as db:
@@ -160,7 +162,7 @@ def test_a_scheduler_gone_is_one_error_and_the_same_command_resumes(
 
     assert rerun.returncode == 1, err
     report = json.loads(out)
-    check_once_each(report, keys)
+    check_once_each(report, keys, err, host)
     assert all(f["new"] is True for f in report["findings"])  # one audit, resumed
     assert scanned_repositories(work) == REPOSITORIES
     assert len(host.git_requests()) > fetches_before

@@ -471,7 +471,8 @@ def clone_mirror(url: str, dest: Path, progress: bool,
         shown, credentials = without_credentials(url)
         if credentials:
             reason = reason.replace(credentials, "…")
-        raise KeyscanError(f"could not clone {shown}: {reason}")
+        failure = TransportError if is_transient(done.stderr) else KeyscanError
+        raise failure(f"could not clone {shown}: {reason}")
     return open_repo(str(dest))  # as any repository: its object format may be sha256
 
 
@@ -494,6 +495,31 @@ def first_line(err: bytes) -> str:
             if line.startswith(tag):
                 return line[len(tag):]
     return lines[0] if lines else "unknown error"
+
+
+class TransportError(KeyscanError):
+    """A clone or fetch the network or the host broke off (a reset connection, a timeout,
+    a 5xx answer): the same command may well work a moment later."""
+
+
+# What git and curl say when the transfer, not the request, failed. Checked on the whole
+# of git's stderr; an answer about the request itself (authentication, a missing
+# repository) is never worth another try, whatever else git said.
+_TRANSIENT = (
+    "connection reset", "timed out", "early eof", "rpc failed", "unexpected disconnect",
+    "transfer closed with outstanding read data", "empty reply from server",
+    "recv failure", "send failure", "http/2 stream", "returned error: 429",
+    "returned error: 500", "returned error: 502", "returned error: 503",
+    "returned error: 504", "the remote end hung up unexpectedly",
+)
+_FINAL = ("authentication failed", "not found", "permission denied", "could not resolve host",
+          "returned error: 40")
+
+
+def is_transient(err: bytes | None) -> bool:
+    """True when git's stderr says the transfer broke off, not that it was refused."""
+    text = (err or b"").decode("utf-8", "replace").lower()
+    return any(word in text for word in _TRANSIENT) and not any(word in text for word in _FINAL)
 
 
 class OutOfStep(KeyscanError):
@@ -613,7 +639,8 @@ def fetch_mirror(repo: GitRepo, shown: str, env: Mapping[str, str] | None = None
         raise KeyscanError("git is not installed or not on PATH") from None
     if done.returncode != 0:
         reason = re.sub(r"://[^/@\s]+@", "://…@", first_line(done.stderr))  # no credentials
-        raise KeyscanError(f"could not fetch {shown}: {reason}")
+        failure = TransportError if is_transient(done.stderr) else KeyscanError
+        raise failure(f"could not fetch {shown}: {reason}")
 
 
 # --- for `keyscan ci` (sources/ci_git.py): shallow CI checkouts --------------------

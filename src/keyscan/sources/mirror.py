@@ -5,7 +5,10 @@ place, so a killed clone never looks like a mirror) and fetched (`--prune`) on
 later audits. A local path is read where it is, as `keyscan git` reads it: it is
 already on this machine, and a copy would lose what a clone does not carry (the
 stash's older entries). A lock file per mirror keeps two audits on one machine from
-fetching into the same mirror at once. git never prompts for credentials here.
+fetching into the same mirror at once. git never prompts for credentials here. A
+clone or fetch that the network broke off (a reset, a timeout, a 5xx) is tried twice
+more before it fails its repository; one the host refused (authentication, no such
+repository) is not.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,18 +55,35 @@ def mirrored(source: str, cache: Path, env: Mapping[str, str] | None = None) -> 
     cache.mkdir(parents=True, exist_ok=True)
     dest = cache.resolve() / mirror_name(shown)
     with _locked(dest.with_name(dest.name + ".lock")):
-        if (dest / "HEAD").is_file():
-            # A mirror is bare and ours: no git process to find it (its object format
-            # does not matter to a fetch; whoever reads objects opens it with git).
-            git.fetch_mirror(git.GitRepo(dest, None), shown, env=env)
-            return str(dest)
-        scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=cache))
-        try:
-            git.clone_mirror(source, scratch / "repo.git", progress=False, env=env)
-            os.replace(scratch / "repo.git", dest)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        return str(dest)
+        for pause in PAUSES:
+            try:
+                _clone_or_fetch(source, shown, dest, cache, env)
+                return str(dest)
+            except git.TransportError:
+                time.sleep(pause)
+        _clone_or_fetch(source, shown, dest, cache, env)
+    return str(dest)
+
+
+# Seconds before a clone or fetch the network broke off is tried again (then it is the
+# repository's one warning): an audit of hundreds of repositories over hours meets a
+# reset connection or a host's 503 now and then, and one should not cost a repository.
+PAUSES = (1.0, 4.0)
+
+
+def _clone_or_fetch(source: str, shown: str, dest: Path, cache: Path,
+                    env: Mapping[str, str] | None) -> None:
+    if (dest / "HEAD").is_file():
+        # A mirror is bare and ours: no git process to find it (its object format
+        # does not matter to a fetch; whoever reads objects opens it with git).
+        git.fetch_mirror(git.GitRepo(dest, None), shown, env=env)
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=".clone-", dir=cache))
+    try:
+        git.clone_mirror(source, scratch / "repo.git", progress=False, env=env)
+        os.replace(scratch / "repo.git", dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def mirror_name(url: str) -> str:
