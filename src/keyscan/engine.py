@@ -95,7 +95,7 @@ class Engine:
         the rules' patterns, hashlib): worker processes forked after this inherit them,
         instead of each building its own before it can begin."""
         if self._signs is None and self._run > 1:
-            self._signs = _Signs(self._by_keyword, self._run)
+            self._built_signs()
         self._built_gates()
         for rule in self.rules:
             rule.pattern  # noqa: B018  (a shipped rule's is compiled when first asked for)
@@ -157,20 +157,22 @@ class Engine:
             end = line - 1 if data[line - 1] == 13 else line  # CRLF
             if end > 0 and data[end - 1] in _BASE64:
                 runs_low = max(0, min(low, end - self._run))
+        whole = runs_low == 0 and high == len(data)
+        one_pass = False  # a whole text's one pass found a form (`Gates.may_hit` is True)
         if self._run > 1:
-            if self._signs is None:
-                self._signs = _Signs(self._by_keyword, self._run)
-            sign = self._signs.first_sign(data, runs_low, high)
+            signs = self._signs or self._built_signs()
+            # A whole text: one pass for a keyword or an encoded prefix's form anywhere
+            # (in a run or not); a window: for a keyword or a long run in it.
+            one_pass = whole and signs.whole is not None
+            sign = (signs.first_in_whole(data) if one_pass
+                    else signs.first_sign(data, runs_low, high))
             if sign is None:
-                return True  # no keyword and no long run: most windows of a history end here
-            if sign < 0:
-                return False  # a keyword
-            # The first sign is a run: no keyword before it, maybe one after.
-            if self._signs.has_keyword(data, sign, high):
-                return False
+                return True  # most texts and windows of a history end here
+            if sign < 0 or signs.has_keyword(data, sign, high):
+                return False  # a keyword (the first sign, or after the first run or form)
         elif any(True for _ in self._keyword_hits(data[low:high])):
             return False
-        if runs_low == 0 and high == len(data) and not self._built_gates().may_hit(data):
+        if whole and not one_pass and not self._built_gates().may_hit(data):
             return True  # runs, but no encoded prefix anywhere: a whole text in one pass
         window = data[runs_low:high]  # (copied only once the cheap answers are out)
         regions = []
@@ -184,6 +186,10 @@ class Engine:
     def _hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:
         return self._built_gates().hits(data, regions, depth, around)
+
+    def _built_signs(self) -> _Signs:
+        self._signs = _Signs(self._by_keyword, self._run, self._built_gates().spread_forms())
+        return self._signs
 
     def _built_gates(self) -> Gates:
         if self._gates is None:
@@ -268,17 +274,20 @@ class Engine:
 
 
 class _Signs:
-    """Two RE2 patterns for `quiet`: `first` finds the first keyword (in any case, as group
-    1) or `run` characters of a run, `keyword` a keyword. Where they find nothing, the
-    exact checks would find no sign either (they find a superset), in one linear pass
-    where those cost a lowercased copy and a pass per anchor and per run: most windows a
-    history checks are small and clean, and their cost was the checks' per-call
-    overhead, which one call to C replaces. RE2 (a dependency already, for config
-    patterns) because Python's `re` runs an alternation of literals ~60x slower."""
+    """RE2 patterns for `quiet`: `first` finds the first keyword (in any case, as group 1)
+    or `run` characters of a run, `keyword` a keyword, and `whole` (for a whole text) the
+    first keyword (group 1) or form of an encoded prefix (`Gates.spread_forms`). Where
+    they find nothing, the exact checks would find no sign either (they find a
+    superset), in one linear pass where those cost a lowercased copy and a pass per
+    anchor and per run: most windows a history checks are small and clean, and their
+    cost was the checks' per-call overhead, which one call to C replaces. RE2 (a
+    dependency already, for config patterns) because Python's `re` runs an alternation of
+    literals ~60x slower. A whole text's one pass replaces three (to the first run, for
+    a keyword after it, for a form): source code has a long identifier in most files."""
 
-    __slots__ = ("_first", "_keyword", "first", "keyword")
+    __slots__ = ("_first", "_keyword", "_whole", "first", "keyword", "whole")
 
-    def __init__(self, keywords: Iterable[bytes], run: int) -> None:
+    def __init__(self, keywords: Iterable[bytes], run: int, forms: bytes | None) -> None:
         import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
 
         options = re2.Options()
@@ -291,11 +300,25 @@ class _Signs:
         self.keyword: Any = re2.compile(rb"(?i:%s)" % words, options) if words else None
         self._first = _raw_search(self.first)
         self._keyword = _raw_search(self.keyword) if words else None
+        # None without forms (anything may hit): whole texts then go the windows' way
+        self.whole: Any = None if forms is None else re2.compile(
+            rb"(?i:(%s))|%s" % (words, forms) if words else rb"()\x00\xff\x00|%s" % forms,
+            options)
+        self._whole = None if forms is None else _raw_search(self.whole)
 
     def first_sign(self, data: bytes, low: int, high: int) -> int | None:
         """Where the first run in data[low:high] starts, -1 if a keyword comes first, None
         if there is neither."""
         spans = self._first(data, low, high)
+        if spans is None:
+            return None
+        return -1 if spans[1][0] >= 0 else int(spans[0][0])
+
+    def first_in_whole(self, data: bytes) -> int | None:
+        """Where the first form of an encoded prefix in `data` starts, -1 if a keyword
+        comes first, None if there is neither (only when `whole` is not None)."""
+        assert self._whole is not None
+        spans = self._whole(data, 0, len(data))
         if spans is None:
             return None
         return -1 if spans[1][0] >= 0 else int(spans[0][0])

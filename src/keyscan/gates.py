@@ -80,15 +80,28 @@ class Gates:
         self._any: Any = None  # one RE2 pattern of every form above: see `may_hit`
 
     def may_hit(self, data: bytes) -> bool:
-        """False when no form that `hits` looks for occurs in `data` once its spaces, tabs
-        and line breaks are taken out: then `hits` finds nothing in any run of `data`
-        (a run holds none of those, and the lines of wrapped base64 that `hits` joins
-        are joined across nothing else). One RE2 pass, where `hits` costs a Python
+        """False when no form that `hits` looks for occurs in `data`, spaces, tabs and
+        line breaks allowed between its bytes: then `hits` finds nothing in any run of
+        `data` (a run holds none of those, and the lines of wrapped base64 that `hits`
+        joins are joined across nothing else). One RE2 pass, where `hits` costs a Python
         step per run and a pass per anchor: source code has runs everywhere (long
         identifiers) and encoded prefixes almost nowhere."""
         if self._any is None:
-            self._any = _any_of(*self._every)
-        return self._any is True or self._any.search(data.translate(None, b" \t\r\n")) is not None
+            self._any = _any_of(self.spread_forms())
+        return self._any is True or self._any.search(data) is not None
+
+    def spread_forms(self) -> bytes | None:
+        """An RE2 pattern (Latin-1) of every form `hits` looks for, any spaces, tabs and
+        line breaks allowed between its bytes; None when there is none (then anything
+        may hit). The same question as taking the whitespace out first and searching for
+        the forms as they are, without the copy (which cost more than the search)."""
+        forms, folded = self._every
+        if not forms and not folded:
+            return None
+        either = [b"|".join(_spread(form) for form in sorted(set(forms)))] if forms else []
+        if folded:
+            either.append(b"(?i:%s)" % b"|".join(_spread(form) for form in sorted(set(folded))))
+        return b"|".join(either)
 
     def hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:
@@ -162,19 +175,20 @@ class Gates:
         return views
 
 
-def _any_of(forms: list[bytes], folded: list[bytes]) -> Any:
-    """One RE2 pattern for any of `forms` (as they are) or of `folded` (in any case);
-    True (anything may hit) when there are none at all."""
-    if not forms and not folded:
+def _any_of(pattern: bytes | None) -> Any:
+    """`pattern` compiled by RE2 for bytes; True (anything may hit) when it is None."""
+    if pattern is None:
         return True
     import re2  # type: ignore[import-untyped]  # like the engine's signs: off the hook's path
 
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
-    either = [b"|".join(re.escape(form) for form in sorted(set(forms)))] if forms else []
-    if folded:
-        either.append(b"(?i:%s)" % b"|".join(re.escape(form) for form in sorted(set(folded))))
-    return re2.compile(b"|".join(either), options)
+    return re2.compile(pattern, options)
+
+
+def _spread(form: bytes) -> bytes:
+    """`form` as a pattern with any spaces, tabs and line breaks between its bytes."""
+    return b"[ \t\r\n]*".join(re.escape(form[at : at + 1]) for at in range(len(form)))
 
 
 def _gathered(data: bytes, regions: list[tuple[int, int]]
