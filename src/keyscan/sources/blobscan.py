@@ -49,7 +49,10 @@ if TYPE_CHECKING:
     from keyscan.model import Finding
 
 PARALLEL_BYTES = 32 << 20  # below this, one process is faster than starting workers
-SHARDS_PER_WORKER = 4  # more shards than workers: progress to show, and an even finish
+# Each worker's shards, as shares of its bytes, handed out largest first: the last few
+# are small, so no worker is left scanning a big one alone at the end (a shard's cost
+# varies with how much of it the delta shortcut skips). Their count: progress to show.
+SHARD_SHARES = (4.0, 3.0, 2.0, 1.0)
 BIG_DELTA = 2048  # bytes of delta above which git rebuilds a blob faster than Python
 KEEP_BYTES = 32 << 20  # rebuilt delta bases a worker keeps until their deltas are read
 # A blob stored as a delta is rebuilt in memory (by git too): past this, it is skipped
@@ -164,9 +167,9 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
         found = job(scanner)
         tick()
         return _unpack(found, sites)
-    count = workers * SHARDS_PER_WORKER
-    jobs = [_Job(repo, packs, shard, [], exhaustive) for shard in _shards(packed, count)]
-    jobs += [_Job(repo, packs, [], part, exhaustive) for part in _split(loose, count)]
+    shares = [share for share in SHARD_SHARES for _ in range(workers)]
+    jobs = [_Job(repo, packs, shard, [], exhaustive) for shard in _shards(packed, shares)]
+    jobs += [_Job(repo, packs, [], part, exhaustive) for part in _split(loose, len(shares))]
     found = Found()
     def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
         assert isinstance(job, _Job)
@@ -312,20 +315,24 @@ def _windows(changed: tuple[tuple[int, int], ...], margin: int,
     return windows
 
 
-def _shards(packed: list[Packed], count: int) -> list[list[Packed]]:
-    """`count` shards of about equal bytes, in pack order, each delta in its base's
-    shard (unless that shard is well past its share)."""
-    share = sum(size for _, size, _, _ in packed) / count
+def _shards(packed: list[Packed], shares: list[float]) -> list[list[Packed]]:
+    """Shards of `packed` with bytes in proportion to `shares`, in that order, each delta
+    in its base's shard (unless that shard is well past its share)."""
+    scale = sum(size for _, size, _, _ in packed) / sum(shares)
+    targets = [share * scale for share in shares]
+    count = len(shares)
     shards: list[list[Packed]] = [[] for _ in range(count)]
     sizes = [0] * count
     shard_of: dict[Location, int] = {}
+    fill = [0.0] * count  # how far each shard is to its target
     for blob in packed:
         _, size, where, base = blob
         index = shard_of.get(base, -1) if base is not None else -1
-        if index < 0 or sizes[index] > 1.25 * share:
-            index = min(range(count), key=sizes.__getitem__)
+        if index < 0 or fill[index] > 1.25:
+            index = fill.index(min(fill))
         shards[index].append(blob)
         sizes[index] += size
+        fill[index] = sizes[index] / targets[index]
         shard_of[where] = index
     return [shard for shard in shards if shard]
 
