@@ -143,13 +143,6 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
     `exhaustive`: every blob scanned whole, no delta shortcut (`keyscan git --exhaustive`;
     the tests hold the two to the same findings)."""
     blobs = _within_limits(blobs, scanner)
-    paths = pack_files(repo) if blobs else []
-    hash_size = HASH_SIZES.get(repo.object_format, 20)
-    small = [blob for blob in blobs if blob[1] <= git.BIG_BLOB]
-    where, packs = locate(paths, [oid for oid, _, _ in small], hash_size)
-    packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in small
-                     if oid in where), key=lambda blob: blob[2])
-    loose = [blob for blob in blobs if blob[0] not in where]
     workers = workers or _cores()
     total = sum(size for _, size, _ in blobs)
     import multiprocessing  # here: `keyscan git` starts its git processes before this
@@ -162,23 +155,42 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
             progress(stats)
 
     if workers < 2 or total < PARALLEL_BYTES or not forking:
+        packs, packed, loose = _placed(repo, blobs)
         job = _Job(repo, packs, packed, [oid for oid, _, _ in loose], exhaustive)
         job.tick = tick
         found = job(scanner)
         tick()
         return _unpack(found, sites)
-    shares = [share for share in SHARD_SHARES for _ in range(workers)]
-    jobs = [_Job(repo, packs, shard, [], exhaustive) for shard in _shards(packed, shares)]
-    jobs += [_Job(repo, packs, [], part, exhaustive) for part in _split(loose, len(shares))]
+
+    def jobs() -> Iterator[_Job]:  # made once the workers are starting (see `run_parts`)
+        packs, packed, loose = _placed(repo, blobs)
+        shares = [share for share in SHARD_SHARES for _ in range(workers)]
+        for shard in _shards(packed, shares):
+            yield _Job(repo, packs, shard, [], exhaustive)
+        for part in _split(loose, len(shares)):
+            yield _Job(repo, packs, [], part, exhaustive)
+
     found = Found()
     def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
         assert isinstance(job, _Job)
         return job.through_git()
 
-    for part in run_parts(jobs, scanner, workers, warn, again=again):
+    for part in run_parts(jobs(), scanner, workers, warn, again=again):
         found.update(part)
         tick()
     return _unpack(found, sites)
+
+
+def _placed(repo: git.GitRepo, blobs: list[Blob]) -> tuple[list[Pack], list[Packed], list[Blob]]:
+    """Where `blobs` are: the packs, the packed ones (in pack order, with their delta
+    base's location) and the rest (loose, too big, or in no pack we read)."""
+    paths = pack_files(repo) if blobs else []
+    hash_size = HASH_SIZES.get(repo.object_format, 20)
+    small = [blob for blob in blobs if blob[1] <= git.BIG_BLOB]
+    where, packs = locate(paths, [oid for oid, _, _ in small], hash_size)
+    packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in small
+                     if oid in where), key=lambda blob: blob[2])
+    return packs, packed, [blob for blob in blobs if blob[0] not in where]
 
 
 def warm_up(repo: git.GitRepo, scanner: Scanner) -> None:

@@ -315,6 +315,10 @@ def run_parts(parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, worker
     lost: list[Callable[[Scanner], _R]] = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
                              initargs=(scanner.engine, scanner.expand)) as pool:
+        try:
+            pool.submit(_ready)  # the workers start up now, while the first parts are made
+        except BrokenProcessPool:
+            pass  # the parts' own submits meet it too, and are run again here
         futures = {}
         for part in parts:
             try:
@@ -339,6 +343,10 @@ def run_parts(parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, worker
 def _start(engine: Engine, expand: Expand | None) -> None:
     global _worker
     _worker = Scanner(engine, expand)
+
+
+def _ready() -> None:
+    """Nothing: the first task a pool is given, so that it forks its workers at once."""
 
 
 def _run_part(part: Callable[[Scanner], _R]) -> tuple[_R, Tally]:
