@@ -10,7 +10,7 @@ import pytest
 
 from gitrepo import Repo
 from keys import make_key
-from keyscan.audit.client import engine_digest, largest_first
+from keyscan.audit.client import _released, engine_digest, largest_first
 from keyscan.audit.task import RepoResult, RepoTask, scan_repository
 from keyscan.inventory.ledger import BlobLedger
 from keyscan.rules import load_builtin
@@ -76,7 +76,53 @@ def test_the_largest_repositories_go_out_first(tmp_path: Path, sizes: tuple[int,
     remote = RepoTask(**{**tasks[0].__dict__, "name": "https://h.invalid/x.git",
                          "source": "https://h.invalid/x.git"})  # its size unknown here
 
-    ordered = largest_first([remote, *tasks])
+    ordered, forks = largest_first([remote, *tasks])
 
     by_size = sorted(range(len(sizes)), key=lambda i: -sizes[i])
     assert [t.name for t in ordered] == [*[f"r{i}" for i in by_size], remote.name]
+    assert forks == {}  # unrelated repositories
+
+
+def packed_project(path: Path, rng: random.Random, files: int) -> Repo:
+    repo = Repo(path)
+    for n in range(files):
+        repo.write(f"src/f{n}.txt", "".join(rng.choice("abcdef\n") for _ in range(400)))
+    repo.commit("files")
+    repo.git("gc", "-q")
+    return repo
+
+
+def test_a_fork_waits_for_the_repository_it_shares_objects_with_then_goes_next(
+    tmp_path: Path
+) -> None:
+    # Two workers given an origin and its fork at once would each scan every blob the
+    # two share. The larger of the two (the fork: the origin's objects and its own) goes
+    # out first; the other waits until that one's result is written, then goes next.
+    rng = random.Random(1718)
+    origin = packed_project(tmp_path / "origin", rng, files=60)
+    fork = fork_of(origin, tmp_path / "fork", rng)
+    fork.git("gc", "-q")
+    others = [packed_project(tmp_path / f"other{n}", rng, files=50 - n) for n in range(3)]
+    inventory = tmp_path / "inventory.sqlite"
+    tasks = [task(repo.path, inventory) for repo in (*others, origin, fork)]
+
+    ordered, forks = largest_first(tasks)
+
+    assert forks == {"origin": "fork"}  # the unrelated ones share with nobody
+    assert [t.name for t in ordered][:2] == ["fork", "origin"]  # largest first, as before
+    done: set[str] = set()
+    handed = _released(ordered, forks, done)
+    assert [next(handed).name, next(handed).name] == ["fork", "other0"]  # origin held
+    done.add("fork")  # its result written
+    assert [t.name for t in handed] == ["origin", "other1", "other2"]
+
+
+def test_a_held_repository_goes_out_when_nothing_else_is_left(tmp_path: Path) -> None:
+    rng = random.Random(1719)
+    origin = packed_project(tmp_path / "origin", rng, files=60)
+    fork = fork_of(origin, tmp_path / "fork", rng)
+    fork.git("gc", "-q")
+    ordered, forks = largest_first([task(r.path, tmp_path / "i.sqlite") for r in (origin, fork)])
+
+    assert forks == {"origin": "fork"}
+    assert [t.name for t in _released(ordered, forks, set())] == ["fork", "origin"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -91,19 +92,21 @@ def run_audit(sources: Sequence[Source], setup: Setup, inventory: Inventory,
         if answered:
             done_here = {result.name for result in answered}
             tasks = [task for task in tasks if task.name not in done_here]
-    tasks = largest_first(tasks)
+    tasks, forks = largest_first(tasks)
+    done_names: set[str] = set()  # repositories whose results are written (see `_released`)
     stats = Stats()
     held: dict[tuple[str, str], Finding] = {}  # whole secrets, only when needed
     done = found = 0
     failed: set[str] = set()
     unchanged = _Unchanged(inventory, audit, digest)
-    results = chain(answered, executor.run(tasks))
+    results = chain(answered, executor.run(_released(tasks, forks, done_names)))
     for result in _announced(results, progress, len(sources)):
         if progress is not None and (result.warnings or result.error):
             progress.close()  # a warning starts on a line of its own
         for message in result.warnings:
             warn(f"{result.name}: {message}")
         done += 1
+        done_names.add(result.name)  # the executor asks for more after this body
         if result.error is not None:
             warn(f"{result.name}: {result.error}")
             stats.failed_repositories += 1
@@ -176,38 +179,102 @@ def _task(source: Source, state: RepoState | None, setup: Setup, engine: str, di
     )
 
 
-def largest_first(tasks: list[RepoTask]) -> list[RepoTask]:
+def largest_first(tasks: list[RepoTask]) -> tuple[list[RepoTask], dict[str, str]]:
     """The tasks in the order they go out: the largest repositories first, as far as this
     machine can tell (a local path's pack files), the rest after them as listed. Started
     first, the big ones do not end the audit: the last to finish are small, so no worker
     idles at the end while another scans one big repository alone (longest first, the
-    classic rule for a short makespan)."""
+    classic rule for a short makespan).
+
+    And the forks among them: name -> the larger repository whose objects it mostly
+    holds (see `_look`), which `_released` makes it wait for."""
     if len(tasks) < 2:
-        return tasks
-    sizes = {task.name: _packed_bytes(task.source) for task in tasks}
-    return sorted(tasks, key=lambda task: -sizes[task.name])  # stable: ties as listed
+        return tasks, {}
+    looks = {task.name: _look(task.source) for task in tasks}
+    ordered = sorted(tasks, key=lambda task: -looks[task.name][0])  # stable: ties as listed
+    owner: dict[bytes, str] = {}  # an object name -> the first (largest) repository with it
+    forks: dict[str, str] = {}
+    for task in ordered:
+        sketch = looks[task.name][1]
+        shared = Counter(owner[name] for name in sketch if name in owner).most_common(1)
+        if len(sketch) == SKETCH and shared and 2 * shared[0][1] >= SKETCH:
+            forks[task.name] = shared[0][0]  # (forks own no names: never a fork's fork)
+            continue
+        for name in sketch:
+            owner.setdefault(name, task.name)
+    return ordered, forks
 
 
-def _packed_bytes(location: str) -> int:
-    """The bytes in the pack files of the repository at `location` when it is a plain one
-    on this machine, else 0 (a URL, or a path only the workers have)."""
+def _released(tasks: list[RepoTask], forks: dict[str, str], done: set[str]
+              ) -> Iterator[RepoTask]:
+    """`tasks` as the executor asks for them, each fork held back until the repository it
+    was forked from is done (its result written: `done`), then handed out first. Begun
+    beside it, on another worker, a fork would scan every blob they share a second time;
+    begun after, it scans only its own (a blob is scanned once per inventory; the worker
+    that scanned the origin remembers them even sooner). When nothing else is left, the
+    held forks go out anyway: a worker idle is worse than a blob scanned twice."""
+    held: list[RepoTask] = []
+    for task in tasks:
+        if held:
+            ready = [fork for fork in held if forks[fork.name] in done]
+            for fork in ready:
+                held.remove(fork)
+                yield fork
+        if task.name in forks and forks[task.name] not in done:
+            held.append(task)
+        else:
+            yield task
+    yield from held
+
+
+SKETCH = 32  # object names a repository's sketch holds
+
+
+def _look(location: str) -> tuple[int, frozenset[bytes]]:
+    """(bytes in the pack files, sketch) of the repository at `location` when it is a plain
+    one on this machine, else (0, nothing): a URL, or a path only the workers have.
+
+    The sketch is the `SKETCH` smallest object names in its pack indexes (each sorted by
+    name: the first names of each, one read). Two repositories share a sketch's names
+    about as much as they share objects (a "bottom-k" sketch: which names are smallest
+    does not depend on the rest), so a fork's and its origin's mostly coincide, and
+    unrelated repositories' almost never do (only a blob both hold, such as a licence
+    text, that happens to be among both's smallest names)."""
     from keyscan.sources.mirror import is_remote
     from keyscan.sources.reffiles import plain_git_dir
 
     if is_remote(location):
-        return 0
+        return 0, frozenset()
     git_dir = plain_git_dir(Path(location))
     if git_dir is None:
-        return 0
+        return 0, frozenset()
     total = 0
+    names: set[bytes] = set()
     try:
         with os.scandir(f"{os.fspath(git_dir)}/objects/pack") as entries:
             for entry in entries:
                 if entry.name.endswith(".pack") and entry.is_file(follow_symlinks=False):
                     total += entry.stat(follow_symlinks=False).st_size
+                    names.update(_first_names(entry.path[: -len(".pack")] + ".idx"))
     except OSError:
-        return 0
-    return total
+        return 0, frozenset()
+    return total, frozenset(sorted(names)[:SKETCH])
+
+
+def _first_names(index: str, size: int = 20) -> list[bytes]:
+    """The first `SKETCH` object names of a version 2 pack index (`size` bytes each: a
+    sha256 repository's are cut the same way in each of its forks), or none."""
+    try:
+        with open(index, "rb") as file:
+            head = file.read(8 + 256 * 4 + SKETCH * size)
+    except OSError:
+        return []
+    if head[:8] != b"\xfftOc\x00\x00\x00\x02" or len(head) < 8 + 256 * 4:
+        return []
+    count = int.from_bytes(head[8 + 255 * 4 : 8 + 256 * 4], "big")
+    names = head[8 + 256 * 4 :]
+    return [names[at : at + size] for at in range(0, min(count, SKETCH) * size, size)
+            if len(names[at : at + size]) == size]
 
 
 def _announced(results: Iterator[RepoResult], progress: Progress | None,

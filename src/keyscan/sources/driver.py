@@ -310,15 +310,14 @@ def run_parts(parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, worker
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+    from contextlib import suppress
 
     context = multiprocessing.get_context("fork")
     lost: list[Callable[[Scanner], _R]] = []
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
                              initargs=(scanner.engine, scanner.expand)) as pool:
-        try:
+        with suppress(BrokenProcessPool):  # (the parts' own submits meet it too)
             pool.submit(_ready)  # the workers start up now, while the first parts are made
-        except BrokenProcessPool:
-            pass  # the parts' own submits meet it too, and are run again here
         futures = {}
         for part in parts:
             try:
