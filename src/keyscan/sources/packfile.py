@@ -191,15 +191,14 @@ class Index:
         todo = wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
         found: dict[str, int] = {}
         step = 2 * self._size
-        for first, chunk in self._name_chunks():  # in C but for the slicing; a chunk at a time
+        for first, chunk in self._name_chunks():  # a chunk of names at a time
             hexed = chunk.hex()
-            names = [hexed[at : at + step] for at in range(0, len(hexed), step)]
-            hits = todo.intersection(names)
-            if not hits:
-                continue
-            position = dict(zip(names, range(first, first + len(names)), strict=True))
-            for oid in hits:
-                at = position[oid]
+            # One pass, a set lookup per name: faster than intersecting the chunk's names
+            # with `todo` and then finding each hit's position through a dict of them all.
+            hits = [(name, first + at) for at, name in
+                    enumerate(hexed[at : at + step] for at in range(0, len(hexed), step))
+                    if name in todo]
+            for oid, at in hits:
                 offset = table[at]
                 found[oid] = offset if offset < 0x80000000 else self._offset(at)
         return found
