@@ -78,6 +78,7 @@ class Gates:
         escaped = [form for _, separators in escapes.SEPARATORS.values() for form in separators]
         self._every = (forms + inner_forms + nested + hexed, escaped if prefixes else [])
         self._any: Any = None  # one RE2 pattern of every form above: see `may_hit`
+        self._spread = _spread_all(*self._every)  # see `spread_forms`
 
     def may_hit(self, data: bytes) -> bool:
         """False when no form that `hits` looks for occurs in `data`, spaces, tabs and
@@ -95,13 +96,7 @@ class Gates:
         line breaks allowed between its bytes; None when there is none (then anything
         may hit). The same question as taking the whitespace out first and searching for
         the forms as they are, without the copy (which cost more than the search)."""
-        forms, folded = self._every
-        if not forms and not folded:
-            return None
-        either = [b"|".join(_spread(form) for form in sorted(set(forms)))] if forms else []
-        if folded:
-            either.append(b"(?i:%s)" % b"|".join(_spread(form) for form in sorted(set(folded))))
-        return b"|".join(either)
+        return self._spread
 
     def hits(self, data: bytes, regions: list[tuple[int, int]], depth: int,
               around: int | None = None) -> Iterator[Hit]:
@@ -184,6 +179,15 @@ def _any_of(pattern: bytes | None) -> Any:
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
     return re2.compile(pattern, options)
+
+
+def _spread_all(forms: list[bytes], folded: list[bytes]) -> bytes | None:
+    """One pattern for any of `forms` (as they are) or of `folded` (in any case), spaces,
+    tabs and line breaks allowed between their bytes; None when there are none."""
+    either = [b"|".join(_spread(form) for form in sorted(set(forms)))] if forms else []
+    if folded:
+        either.append(b"(?i:%s)" % b"|".join(_spread(form) for form in sorted(set(folded))))
+    return b"|".join(either) if either else None
 
 
 def _spread(form: bytes) -> bytes:

@@ -330,7 +330,8 @@ def _windows(changed: tuple[tuple[int, int], ...], margin: int,
 def _shards(packed: list[Packed], shares: list[float]) -> list[list[Packed]]:
     """Shards of `packed` with bytes in proportion to `shares`, in that order, each delta
     in its base's shard (unless that shard is well past its share)."""
-    scale = sum(size for _, size, _, _ in packed) / sum(shares)
+    # (at least 1: packed blobs may all be empty, the bytes that called for workers loose)
+    scale = max(1, sum(size for _, size, _, _ in packed)) / sum(shares)
     targets = [share * scale for share in shares]
     count = len(shares)
     shards: list[list[Packed]] = [[] for _ in range(count)]
