@@ -418,3 +418,23 @@ def test_refs_through_merges_are_the_same_from_the_walk_as_from_rev_list(
     assert from_walk[repo.git("rev-parse", "only-late").strip()] == (
         "refs/heads/later", "refs/tags/only-late")
     assert "refs/heads/main" in from_walk[repo.git("rev-parse", "left").strip()]
+
+
+def test_a_history_of_empty_packed_files_and_one_big_loose_one_is_scanned(
+    repo: Repo, rng: random.Random
+) -> None:
+    # Enough bytes for worker processes, all in a loose blob: the packed ones, empty,
+    # are still shared out among the workers (it once divided by their zero bytes).
+    for n in range(3):
+        repo.write(f"empty{n}.txt", "")
+    repo.commit("empty files")
+    repo.git("gc", "-q")
+    key = make_key("posteverywhere", rng)
+    filler = "".join(rng.choice("abcdefgh ") for _ in range(1000)) + "\n"
+    repo.write("big.txt", filler * 34_000 + f"TOKEN = '{key}'\n")  # ~34 MB, loose
+    sha = repo.commit("a big file")
+
+    result = scan_json(repo.path)
+
+    assert result.code == 1, result.err
+    assert [(f["path"], f["commit"]) for f in result.findings] == [("big.txt", sha)]
