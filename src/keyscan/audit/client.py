@@ -255,26 +255,27 @@ def _look(location: str) -> tuple[int, frozenset[bytes]]:
             for entry in entries:
                 if entry.name.endswith(".pack") and entry.is_file(follow_symlinks=False):
                     total += entry.stat(follow_symlinks=False).st_size
-                    names.update(_first_names(entry.path[: -len(".pack")] + ".idx"))
+                    names.update(_first_names(entry.path))
     except OSError:
         return 0, frozenset()
     return total, frozenset(sorted(names)[:SKETCH])
 
 
-def _first_names(index: str, size: int = 20) -> list[bytes]:
-    """The first `SKETCH` object names of a version 2 pack index (`size` bytes each: a
-    sha256 repository's are cut the same way in each of its forks), or none."""
+def _first_names(pack: str) -> list[bytes]:
+    """The first `SKETCH` object names in the index of `pack` (20 bytes each: a sha256
+    repository's are cut the same way in each of its forks), or none if it is unreadable."""
+    from keyscan.sources.packfile import Index, PackError
+
     try:
-        with open(index, "rb") as file:
-            head = file.read(8 + 256 * 4 + SKETCH * size)
-    except OSError:
+        index = Index(Path(pack), 20)
+    except (OSError, PackError):
         return []
-    if head[:8] != b"\xfftOc\x00\x00\x00\x02" or len(head) < 8 + 256 * 4:
+    try:
+        return index.first_names(SKETCH)
+    except (OSError, PackError):
         return []
-    count = int.from_bytes(head[8 + 255 * 4 : 8 + 256 * 4], "big")
-    names = head[8 + 256 * 4 :]
-    return [names[at : at + size] for at in range(0, min(count, SKETCH) * size, size)
-            if len(names[at : at + size]) == size]
+    finally:
+        index.close()
 
 
 def _announced(results: Iterator[RepoResult], progress: Progress | None,

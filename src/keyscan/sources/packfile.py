@@ -203,6 +203,12 @@ class Index:
                 found[oid] = offset if offset < 0x80000000 else self._offset(at)
         return found
 
+    def first_names(self, count: int) -> list[bytes]:
+        """The raw names of the first `count` objects (the smallest: names are sorted)."""
+        many, size = min(count, self.count), self._size
+        names = self._whole(self._names, many * size)
+        return [names[at : at + size] for at in range(0, many * size, size)]
+
     def all_offsets(self) -> list[int]:
         """The offset of every object (in name order), in a few C calls."""
         return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(self._table())]
