@@ -39,6 +39,12 @@ POOL_BIG_BYTES = 16 << 20  # a few big files (archives): workers pay for themsel
 BATCH_BYTES = 2 << 20  # a worker's unit of work: few round trips, yet balanced load
 BATCH_FILES = 256
 ALONE_BYTES = 1 << 20  # a file this big is a unit of work by itself (see `_batches`)
+# Work per byte on disk of what the first bytes show, relative to other files: bzip2
+# decompresses ~5x slower per compressed byte than gzip or zip (which cost about as
+# much as plain text), xz ~2.5x (measured on bench/archive_bench.py's archives). Big
+# files are handed out costliest first, so that no worker is left with a .tar.bz2 to
+# itself at the end.
+COST_BY_MAGIC = ((b"BZh", 5.0), (b"\xfd7zXZ\x00", 2.5))
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,13 +200,31 @@ def _run(targets: Iterator[_Target], scanner: Scanner, warn: Warn) -> Iterator[l
         size += target.size
         many = len(first) >= POOL_MIN_FILES and size >= POOL_MIN_BYTES
         if workers > 1 and (many or (len(first) >= 2 and size >= POOL_BIG_BYTES)):
-            # The rest of the walk overlaps with the workers' scanning. Biggest first: a
+            # The rest of the walk overlaps with the workers' scanning. Costliest first: a
             # big archive begun last would keep one worker busy while the others wait.
-            first.sort(key=lambda target: -target.size)
+            first.sort(key=lambda target: -_cost(target))
             yield from _run_pool(itertools.chain(first, targets), scanner, workers, warn)
             return
     for target in first:
         yield _scan_batch([target], scanner)
+
+
+def _cost(target: _Target) -> float:
+    """How much work `target` is likely to be, in bytes of plain text (`COST_BY_MAGIC`)."""
+    if target.size < ALONE_BYTES:
+        return target.size  # not worth a read: small files share a unit of work anyway
+    try:
+        fd = _open(target)
+    except OSError:
+        return target.size  # its scan says why
+    try:
+        head = os.pread(fd, 8, 0)
+    except OSError:
+        head = b""
+    finally:
+        os.close(fd)
+    weight = next((cost for magic, cost in COST_BY_MAGIC if head.startswith(magic)), 1.0)
+    return target.size * weight
 
 
 def _run_pool(targets: Iterator[_Target], scanner: Scanner, workers: int,
