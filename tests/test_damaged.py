@@ -192,7 +192,7 @@ def test_a_worker_killed_mid_scan_costs_a_retry_not_a_traceback(
     real = blobscan._Job.__call__
 
     def dying(job: blobscan._Job, scanner: object) -> object:
-        if os.getpid() != parent and not job.via_git:
+        if os.getpid() != parent and job.packed:
             os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
         return real(job, scanner)  # type: ignore[arg-type]
 

@@ -92,8 +92,8 @@ class Engine:
 
     def warm(self) -> None:
         """Build now what the first `quiet` or finding would (the RE2 patterns, the gates,
-        the rules' patterns, hashlib): e.g. in a worker process as it starts, while its
-        first part is still being made."""
+        the rules' patterns, hashlib): worker processes forked after this inherit them,
+        instead of each building its own before it can begin."""
         if self._signs is None and self._run > 1:
             self._built_signs()
         self._built_gates()

@@ -2,16 +2,15 @@
 
 Blobs in pack files are read by `packfile` (no git process, no pipe); loose
 objects, and anything `packfile` cannot read with certainty, through
-`git cat-file --batch`. For big inputs the blobs, in the order git lists them
-(pack order), are cut into runs, one worker process per core, and each worker
-finds its runs' blobs in the packs itself; small inputs stay in this process,
-where starting workers would cost more than it saves.
+`git cat-file --batch`. For big inputs the blobs are cut into shards, one
+worker process per core; small inputs stay in this process, where starting
+workers would cost more than it saves.
 
 Most blobs of a history are a small edit of another, which git stores as a
 delta of it, the base earlier in the pack. A blob whose base was quiet (no
 keyword, no encoded prefix: see `Engine.quiet`) is checked only around the spans
-the edit changed (`packfile.Edit`), plus a margin; pack order puts the base first,
-most often right before its delta, so a run keeps nearly every delta with its base. Python rebuilds a delta at a cost
+the edit changed (`packfile.Edit`), plus a margin; so shards keep each delta with
+its base, and pack order puts the base first. Python rebuilds a delta at a cost
 per instruction, git at C speed: so a big delta (many instructions) is rebuilt
 by a `git cat-file` streaming beside the worker, and compared with its base by a
 memcmp (`edits.changed_span`) instead.
@@ -26,8 +25,6 @@ delta claiming more than `MAX_DELTA_BLOB` is unreadable, never rebuilt.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -37,26 +34,23 @@ from keyscan.edits import changed_span
 from keyscan.model import Fragment, Stats
 from keyscan.sources import git
 from keyscan.sources.attribution import Secrets
-from keyscan.sources.driver import Scanner, Workers
+from keyscan.sources.driver import Scanner, preload_workers, run_parts
 from keyscan.sources.packfile import (
     HASH_SIZES,
     Location,
     Pack,
     PackError,
     PackReader,
-    keep_names,
     locate,
     pack_files,
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from keyscan.model import Finding
 
 PARALLEL_BYTES = 32 << 20  # below this, one process is faster than starting workers
-# Each worker's runs, as shares of its bytes, handed out largest first: the last few
-# are small, so no worker is left scanning a big one alone at the end (a run's cost
+# Each worker's shards, as shares of its bytes, handed out largest first: the last few
+# are small, so no worker is left scanning a big one alone at the end (a shard's cost
 # varies with how much of it the delta shortcut skips). Their count: progress to show.
 SHARD_SHARES = (4.0, 3.0, 2.0, 1.0)
 BIG_DELTA = 2048  # bytes of delta above which git rebuilds a blob faster than Python
@@ -66,8 +60,7 @@ KEEP_BYTES = 32 << 20  # rebuilt delta bases a worker keeps until their deltas a
 # whole, which are read in pieces whatever their size.
 MAX_DELTA_BLOB = 256 << 20
 TICK = 256  # blobs between progress updates in this process
-# Packs this big hold enough blobs for workers, usually (blobs compress 10-20x in packs):
-# a whole-history scan starts them while git lists (`early_workers`)
+# Packs this big hold enough blobs for workers, usually (blobs compress 10-20x in packs)
 WARM_PACK_BYTES = PARALLEL_BYTES // 16
 Progress = Callable[[Stats], None]
 Sites = dict[str, "list[Finding]"]  # blob id -> its findings (path: the id; line, column)
@@ -76,26 +69,19 @@ Packed = tuple[str, int, Location, "Location | None"]  # id, size, where, where 
 
 
 class _Job:
-    """What one worker scans: a run of listed blobs, which it finds in the packs itself
-    (in the worker, not before it starts: see `scan_listed`) and reads in pack order, then
-    the rest through git. Called with the scanner to scan with; returns blob id -> secrets
-    for blobs with any."""
+    """What one worker scans: blobs in packs (in pack order), then the rest through git.
+    Called with the scanner to scan with; returns blob id -> secrets for blobs with any."""
 
-    def __init__(self, repo: git.GitRepo, blobs: list[Blob], exhaustive: bool,
-                 via_git: bool = False) -> None:
-        self.repo, self.blobs = repo, blobs
+    def __init__(self, repo: git.GitRepo, packs: list[Pack], packed: list[Packed],
+                 loose: list[str], exhaustive: bool) -> None:
+        self.repo, self.packs = repo, packs
+        self.packed, self.loose = packed, loose
         self.exhaustive = exhaustive
-        self.via_git = via_git  # every blob read by git, none from a pack
         self.tick: Callable[[], None] | None = None  # progress, in this process only
 
     def __call__(self, scanner: Scanner) -> Found:
         found = Found()
-        if self.via_git:
-            unread = [oid for oid, _, _ in self.blobs]
-        else:
-            packs, packed, rest = _placed(self.repo, self.blobs)
-            unread = _scan_packed(self, packs, packed, scanner, found)
-            unread += [oid for oid, _, _ in rest]
+        unread = _scan_packed(self, scanner, found) + self.loose
         contents = git.iter_contents(self.repo, unread, unreadable=scanner.tally.unreadable)
         for n, (oid, data) in enumerate(contents):
             _scan(scanner, oid, data, None, found)
@@ -105,7 +91,8 @@ class _Job:
 
     def through_git(self) -> _Job:
         """The same blobs, all read by git (a worker died reading a pack: cut short?)."""
-        return _Job(self.repo, self.blobs, self.exhaustive, via_git=True)
+        oids = [oid for oid, *_ in self.packed] + self.loose
+        return _Job(self.repo, [], [], oids, self.exhaustive)
 
 
 class Found:
@@ -148,88 +135,72 @@ def _secrets(findings: list[Finding]) -> Secrets:
 def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: Stats,
                 warn: Callable[[str], None], progress: Progress | None = None,
                 exhaustive: bool = False, workers: int | None = None,
-                sites: Sites | None = None, pool: Workers | None = None
-                ) -> dict[str, Secrets]:
+                sites: Sites | None = None) -> dict[str, Secrets]:
     """Blob id -> secrets for the blobs of `blobs` (see `git.list_blobs`) that hold any,
-    on `workers` processes (default: one per core; `pool`: those started already, see
-    `early_workers`); `sites`, when given, gets their findings (see `Found`).
+    on `workers` processes (default: one per core); `sites`, when given, gets their
+    findings (see `Found`).
 
     `exhaustive`: every blob scanned whole, no delta shortcut (`keyscan git --exhaustive`;
     the tests hold the two to the same findings)."""
     blobs = _within_limits(blobs, scanner)
     workers = workers or _cores()
     total = sum(size for _, size, _ in blobs)
+    import multiprocessing  # here: `keyscan git` starts its git processes before this
+
+    forking = "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
 
     def tick() -> None:
         scanner.tally.settle(stats, warn, allowed=False)  # history counts those it reaches
         if progress:
             progress(stats)
 
-    if workers < 2 or total < PARALLEL_BYTES or not (pool or _forking()):
-        job = _Job(repo, blobs, exhaustive)
+    if workers < 2 or total < PARALLEL_BYTES or not forking:
+        packs, packed, loose = _placed(repo, blobs)
+        job = _Job(repo, packs, packed, [oid for oid, _, _ in loose], exhaustive)
         job.tick = tick
         found = job(scanner)
         tick()
         return _unpack(found, sites)
 
-    shares = [share for share in SHARD_SHARES for _ in range(workers)]
-    jobs = (_Job(repo, run, exhaustive) for run in _runs(blobs, shares))
+    def jobs() -> Iterator[_Job]:  # made once the workers are starting (see `run_parts`)
+        packs, packed, loose = _placed(repo, blobs)
+        shares = [share for share in SHARD_SHARES for _ in range(workers)]
+        for shard in _shards(packed, shares):
+            yield _Job(repo, packs, shard, [], exhaustive)
+        for part in _split(loose, len(shares)):
+            yield _Job(repo, packs, [], part, exhaustive)
+
     found = Found()
     def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
         assert isinstance(job, _Job)
         return job.through_git()
 
-    with contextlib.nullcontext(pool) if pool else Workers(scanner, workers) as running:
-        for part in running.run(jobs, scanner, warn, again=again):
-            found.update(part)
-            tick()
+    for part in run_parts(jobs(), scanner, workers, warn, again=again):
+        found.update(part)
+        tick()
     return _unpack(found, sites)
 
 
 def _placed(repo: git.GitRepo, blobs: list[Blob]) -> tuple[list[Pack], list[Packed], list[Blob]]:
     """Where `blobs` are: the packs, the packed ones (in pack order, with their delta
-    base's location, which may be outside `blobs`) and the rest (loose, too big, or in no
-    pack we read)."""
+    base's location) and the rest (loose, too big, or in no pack we read)."""
     paths = pack_files(repo) if blobs else []
     hash_size = HASH_SIZES.get(repo.object_format, 20)
     small = [blob for blob in blobs if blob[1] <= git.BIG_BLOB]
-    wanted = {oid for oid, _, _ in small}
-    wanted.update(base for _, _, base in small if base)
-    where, packs = locate(paths, wanted, hash_size)
-    get = where.get
-    packed: list[Packed] = [(oid, size, where[oid], get(base)) for oid, size, base in small
-                            if oid in where]
-    packed.sort(key=_where)
-    return packs, packed, [blob for blob in blobs if blob[1] > git.BIG_BLOB or blob[0] not in where]
+    where, packs = locate(paths, [oid for oid, _, _ in small], hash_size)
+    packed = sorted(((oid, size, where[oid], where.get(base)) for oid, size, base in small
+                     if oid in where), key=lambda blob: blob[2])
+    return packs, packed, [blob for blob in blobs if blob[0] not in where]
 
 
-def _where(blob: Packed) -> Location:
-    return blob[2]
-
-
-def early_workers(repo: git.GitRepo, scanner: Scanner, workers: int | None = None
-                  ) -> Workers | None:
-    """The worker processes `scan_listed` would start, started now when the packs are big
-    enough for them: for a caller with time on its hands, such as one waiting for git to
-    list the blobs. Each builds, as it starts, what its first blobs need (the engine's
-    patterns, the packs' names: `_ready`) while the caller goes on. The caller closes them."""
-    count = workers or _cores()
+def warm_up(repo: git.GitRepo, scanner: Scanner) -> None:
+    """When the packs are big enough for workers, ready now what each worker would build
+    first (see `Engine.warm`) and what starting them imports: for a caller with time on
+    its hands, such as one waiting for git to list the blobs."""
     paths = pack_files(repo)
-    if count < 2 or not _forking() or sum(_size(path) for path in paths) < WARM_PACK_BYTES:
-        return None
-    hash_size = HASH_SIZES.get(repo.object_format, 20)
-    return Workers(scanner, count, functools.partial(_ready, paths, hash_size))
-
-
-def _ready(paths: list[Path], hash_size: int, scanner: Scanner) -> None:
-    scanner.engine.warm()
-    keep_names(paths, hash_size)
-
-
-def _forking() -> bool:
-    import multiprocessing  # here: `keyscan git` starts its git processes before this
-
-    return "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
+    if _cores() > 1 and sum(_size(path) for path in paths) >= WARM_PACK_BYTES:
+        scanner.engine.warm()
+        preload_workers()
 
 
 def _size(path: os.PathLike[str]) -> int:
@@ -257,26 +228,25 @@ def _within_limits(blobs: list[Blob], scanner: Scanner) -> list[Blob]:
     return kept
 
 
-def _scan_packed(job: _Job, packs: list[Pack], packed: list[Packed], scanner: Scanner,
-                 found: Found) -> list[str]:
+def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
     """Scan the job's packed blobs into `found`; the ids of those the packs could not give
     (big deltas come from git: see the module's doc).
 
     The shortcut lives here and only here: a blob stored as a delta of a quiet blob is
     checked only around the spans the delta changed (`scanner.emit(..., check=spans)`),
     unless `job.exhaustive`."""
-    if not packed:
+    if not job.packed:
         return []
-    uses = Counter(base for *_, base in packed if base is not None)
+    uses = Counter(base for *_, base in job.packed if base is not None)
     quiet: set[Location] = set()  # quiet blobs with deltas still to come
     unread: list[str] = []
     hash_size = HASH_SIZES.get(job.repo.object_format, 20)
     reach = scanner.engine.reach
-    with PackReader(packs, hash_size, uses, KEEP_BYTES) as reader:
-        big = {oid for oid, _, where, _ in packed if _delta_size(reader, where) > BIG_DELTA}
-        rebuilt = _InOrder(git.iter_blobs(job.repo, [oid for oid, *_ in packed if oid in big],
+    with PackReader(job.packs, hash_size, uses, KEEP_BYTES) as reader:
+        big = {oid for oid, _, where, _ in job.packed if _delta_size(reader, where) > BIG_DELTA}
+        rebuilt = _InOrder(git.iter_blobs(job.repo, [oid for oid, *_ in job.packed if oid in big],
                                           unreadable=scanner.tally.unreadable))
-        for n, (oid, _, where, _) in enumerate(packed):
+        for n, (oid, _, where, _) in enumerate(job.packed):
             windows = None
             if oid in big:
                 data = rebuilt.take(oid)
@@ -357,27 +327,38 @@ def _windows(changed: tuple[tuple[int, int], ...], margin: int,
     return windows
 
 
-def _runs(blobs: list[Blob], shares: list[float]) -> list[list[Blob]]:
-    """`blobs` cut, in their order, into runs with bytes in proportion to `shares`.
-    git lists a pack's objects in pack order, where a delta comes soon after its base
-    (most often next to it): a run keeps nearly every delta with its base, and a worker
-    reads its run's part of the pack front to back."""
-    # (at least 1: the blobs may all be empty, the bytes that called for workers elsewhere)
-    scale = max(1, sum(size for _, size, _ in blobs)) / sum(shares)
-    runs: list[list[Blob]] = []
-    start = 0
-    done = 0.0  # bytes in the runs cut so far
-    target = 0.0
-    for share in shares[:-1]:
-        target += share * scale
-        end = start
-        while end < len(blobs) and done + blobs[end][1] / 2 <= target:
-            done += blobs[end][1]
-            end += 1
-        runs.append(blobs[start:end])
-        start = end
-    runs.append(blobs[start:])
-    return [run for run in runs if run]
+def _shards(packed: list[Packed], shares: list[float]) -> list[list[Packed]]:
+    """Shards of `packed` with bytes in proportion to `shares`, in that order, each delta
+    in its base's shard (unless that shard is well past its share)."""
+    # (at least 1: packed blobs may all be empty, the bytes that called for workers loose)
+    scale = max(1, sum(size for _, size, _, _ in packed)) / sum(shares)
+    targets = [share * scale for share in shares]
+    count = len(shares)
+    shards: list[list[Packed]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    shard_of: dict[Location, int] = {}
+    fill = [0.0] * count  # how far each shard is to its target
+    for blob in packed:
+        _, size, where, base = blob
+        index = shard_of.get(base, -1) if base is not None else -1
+        if index < 0 or fill[index] > 1.25:
+            index = fill.index(min(fill))
+        shards[index].append(blob)
+        sizes[index] += size
+        fill[index] = sizes[index] / targets[index]
+        shard_of[where] = index
+    return [shard for shard in shards if shard]
+
+
+def _split(blobs: list[Blob], count: int) -> list[list[str]]:
+    """The ids of `blobs` in `count` parts of about equal bytes."""
+    parts: list[list[str]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for oid, size, _ in sorted(blobs, key=lambda blob: -blob[1]):
+        index = min(range(count), key=sizes.__getitem__)
+        parts[index].append(oid)
+        sizes[index] += size
+    return [part for part in parts if part]
 
 
 def _cores() -> int:

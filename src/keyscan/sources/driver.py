@@ -28,9 +28,8 @@ The scanner does everything else, the same way for every source:
   quiet (`Engine.quiet`: no sign of a key) and skips the scan if so. Only the blob
   source uses it (a delta of a quiet blob changed only those spans); `--exhaustive`
   never passes `check`.
-- **parallelism**: `run_parts` runs a source's parts in worker processes (`Workers`,
-  which a source may start before it knows its parts); a worker that dies costs a
-  retry of its part in this process, never a traceback.
+- **parallelism**: `run_parts` runs a source's parts in worker processes; a worker
+  that dies costs a retry of its part in this process, never a traceback.
 
 Filters, verification and reports follow in `pipeline.build_report`, also one place.
 """
@@ -295,49 +294,34 @@ def file_chunks(file: IO[bytes], size: int = WINDOW) -> Iterator[bytes]:
 _worker: Scanner | None = None
 
 
+def preload_workers() -> None:
+    """Import ahead what starting worker processes imports (~35 ms): e.g. while git lists."""
+    import concurrent.futures.process  # noqa: F401
+
+
 def run_parts(parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, workers: int,
               warn: Warn, again: Callable[[Callable[[Scanner], _R]], Callable[[Scanner], _R]]
               | None = None) -> Iterator[_R]:
-    """Each part's result, run by `workers` forked processes (see `Workers.run`)."""
-    with Workers(scanner, workers) as pool:
-        yield from pool.run(parts, scanner, warn, again)
+    """Each part's result, run by `workers` forked processes (each with a scanner like
+    `scanner`, whose tally comes back with the result); parts are handed out as they come
+    (a folder walk goes on while workers scan). A part whose worker died (killed, out of
+    memory, a pack cut short under it) is run again here, once, as `again(part)` makes
+    it (e.g. reading through git what the worker read from a pack)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    from contextlib import suppress
 
-
-class Workers:
-    """`count` forked worker processes, each with a scanner like `scanner`'s (its tally
-    comes back with each result). They start at once, before any part is known: the
-    first task a pool gets forks them, and one that does nothing is submitted now, so
-    they start up while the caller makes the parts (e.g. reads what git listed); each
-    calls `start(scanner)` first, if given (to build what its parts will need)."""
-
-    def __init__(self, scanner: Scanner, count: int,
-                 start: Callable[[Scanner], None] | None = None) -> None:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
-        from contextlib import suppress
-
-        context = multiprocessing.get_context("fork")
-        self._pool = ProcessPoolExecutor(count, mp_context=context, initializer=_start,
-                                         initargs=(scanner.engine, scanner.expand, start))
+    context = multiprocessing.get_context("fork")
+    lost: list[Callable[[Scanner], _R]] = []
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
+                             initargs=(scanner.engine, scanner.expand)) as pool:
         with suppress(BrokenProcessPool):  # (the parts' own submits meet it too)
-            self._pool.submit(_ready)
-
-    def run(self, parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, warn: Warn,
-            again: Callable[[Callable[[Scanner], _R]], Callable[[Scanner], _R]] | None = None
-            ) -> Iterator[_R]:
-        """Each part's result; parts are handed out as they come (a folder walk goes on
-        while workers scan). A part whose worker died (killed, out of memory, a pack cut
-        short under it) is run again here, once, as `again(part)` makes it (e.g. reading
-        through git what the worker read from a pack)."""
-        from concurrent.futures import as_completed
-        from concurrent.futures.process import BrokenProcessPool
-
-        lost: list[Callable[[Scanner], _R]] = []
+            pool.submit(_ready)  # the workers start up now, while the first parts are made
         futures = {}
         for part in parts:
             try:
-                futures[self._pool.submit(_run_part, part)] = part
+                futures[pool.submit(_run_part, part)] = part
             except BrokenProcessPool:
                 lost.append(part)
         for future in as_completed(futures):
@@ -348,28 +332,16 @@ class Workers:
                 continue
             scanner.tally.add(tally)
             yield result
-        if lost:
-            warn(f"a worker process died: {len(lost)} parts of the scan are done again "
-                 "in this process")
-            for part in lost:
-                yield (again(part) if again else part)(scanner)
-
-    def close(self) -> None:
-        self._pool.shutdown()
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    if lost:
+        warn(f"a worker process died: {len(lost)} parts of the scan are done again "
+             "in this process")
+        for part in lost:
+            yield (again(part) if again else part)(scanner)
 
 
-def _start(engine: Engine, expand: Expand | None,
-           start: Callable[[Scanner], None] | None = None) -> None:
+def _start(engine: Engine, expand: Expand | None) -> None:
     global _worker
     _worker = Scanner(engine, expand)
-    if start is not None:
-        start(_worker)
 
 
 def _ready() -> None:

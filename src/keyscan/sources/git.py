@@ -370,10 +370,6 @@ class Listing:
             raise
         _feed(self._proc.stdin, oids or ())
 
-    def wait(self) -> None:
-        """Until git has listed every object (or was stopped)."""
-        self._proc.wait()
-
     def blobs(self) -> list[tuple[str, int, str]]:
         check_exit(self._proc, "cat-file")
         self._spool.seek(0)

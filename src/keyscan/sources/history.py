@@ -18,11 +18,9 @@ is the same for both.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import subprocess
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Protocol
 
@@ -39,7 +37,7 @@ from keyscan.sources.attribution import (
     parse_renames,
     read_walk,
 )
-from keyscan.sources.blobscan import Progress, Sites, early_workers, scan_listed, secrets_in
+from keyscan.sources.blobscan import Progress, Sites, scan_listed, secrets_in, warm_up
 from keyscan.sources.driver import Scanner, report_unreadable
 from keyscan.sources.packfile import (
     HASH_SIZES,
@@ -71,10 +69,10 @@ class Started:
     """A whole-history scan's first steps, begun as early as possible (`keyscan git`
     begins them before it loads its rules, so git works while Python starts up): the
     object store checked and git listing the blobs (stopped again if a delta cycle
-    would make it loop). The walk over every ref begins the moment git has listed, on
-    a thread that waits for that: on a machine of two cores it would slow the listing
-    that everything else waits for, and until the workers start, this process's own
-    start-up leaves a core to it. Closing stops what still runs."""
+    would make it loop). The walk over every ref is begun once the listing is read
+    (`begin_walk`): it is needed only after the blob scan, and on a machine of two
+    cores it would slow the listing that everything else waits for. Closing stops
+    what still runs."""
 
     def __init__(self, repo: git.GitRepo, tips: dict[str, str] | None = None) -> None:
         check_store(repo)  # before any git: it would hang on a FIFO among the packs
@@ -83,15 +81,9 @@ class Started:
         self.spool = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `close`)
         self.walk: subprocess.Popen[bytes] | None = None
         self.listing: git.Listing | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-        self._next: threading.Thread | None = None
         try:
             # listing while the packs are checked for delta cycles: stopped if any is found
             self.listing = git.Listing(repo)
-            self._next = threading.Thread(target=self._walk_when_listed,
-                                          args=(self.listing,), daemon=True)
-            self._next.start()
             self.cycling = delta_cycles(pack_files(repo), HASH_SIZES.get(repo.object_format, 20))
             if self.cycling:
                 self.listing.close()
@@ -102,29 +94,17 @@ class Started:
 
     def begin_walk(self) -> subprocess.Popen[bytes]:
         """The walk over every ref (and the stash's reflog), spooling; begun once."""
-        with self._lock:
-            if self.walk is None:
-                if self._closed:
-                    raise KeyscanError("the scan was stopped")  # (a thread's, never seen)
-                stash = git.reflog(self._repo, "refs/stash") if self._stash else []
-                self.walk = _start_walk(self._repo, ["--all"], stash, self.spool)
-            return self.walk
-
-    def _walk_when_listed(self, listing: git.Listing) -> None:
-        listing.wait()
-        with contextlib.suppress(KeyscanError, OSError):  # the command's own `begin_walk`
-            self.begin_walk()  # meets it again, and reports it
+        if self.walk is None:
+            stash = git.reflog(self._repo, "refs/stash") if self._stash else []
+            self.walk = _start_walk(self._repo, ["--all"], stash, self.spool)
+        return self.walk
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        if self.listing is not None:
-            self.listing.close()
-        if self._next is not None:
-            self._next.join()  # the listing is over: it returns now
         if self.walk is not None and self.walk.poll() is None:
             self.walk.kill()
             self.walk.wait()
+        if self.listing is not None:
+            self.listing.close()
         self.spool.close()
 
     def __enter__(self) -> Started:
@@ -174,23 +154,21 @@ def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
                 ) -> tuple[dict[str, Secrets], set[str]]:
     """Secrets of every blob in the object store (those a ledger knows are not scanned
     again), and the ids of every blob listed; `sites` gets the findings of those scanned."""
-    # Workers start up while git lists, unless a ledger may know most blobs already.
-    early = started.listing is not None and ledger is None
-    pool = early_workers(repo, scanner, workers) if early else None
-    with pool or contextlib.nullcontext():
-        if started.listing is not None:
-            blobs = started.listing.blobs()
-            started.begin_walk()  # (begun as git finished listing, usually)
-        else:
-            started.begin_walk()
-            blobs = _listable(repo, scanner, None, started.cycling)
-        listed = {oid for oid, _, _ in blobs}
-        if ledger is None:
-            return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
-                               workers, sites, pool), listed
+    if started.listing is not None:
+        warm_up(repo, scanner)  # while git lists
+        blobs = started.listing.blobs()
+        started.begin_walk()  # it runs beside the blob scan
+    else:
+        started.begin_walk()
+        blobs = _listable(repo, scanner, None, started.cycling)
+    listed = {oid for oid, _, _ in blobs}
+    if ledger is None:
+        return scan_listed(repo, scanner, blobs, stats, warn, progress, exhaustive,
+                           workers, sites), listed
     before = ledger.known([oid for oid, _, _ in blobs])
     fresh = [blob for blob in blobs if blob[0] not in before]
-    found = scan_listed(repo, scanner, fresh, stats, warn, progress, exhaustive, workers, sites)
+    found = scan_listed(repo, scanner, fresh, stats, warn, progress, exhaustive, workers,
+                        sites)
     ledger.scanned([oid for oid, _, _ in fresh], found)
     found.update((oid, secrets) for oid, secrets in before.items() if secrets)
     return found, listed

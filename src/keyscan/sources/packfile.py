@@ -23,7 +23,6 @@ import contextlib
 import sys
 import zlib
 from array import array
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -44,10 +43,6 @@ JOIN_GAP = 4096  # changed spans closer than this are reported as one: fewer, lo
 # callers read bigger blobs through git, in pieces.
 MAX_OBJECT = 256 << 20
 HEADER = 64  # bytes that hold any entry's header: two 10-byte sizes and a 32-byte id
-# Names of packs' objects a process keeps in memory (~60 bytes each), so that finding a
-# few thousand ids again (a history's worker, once per share of the blobs it is given)
-# costs a binary search each, not a pass over every name; packs with more are passed over.
-KEPT_NAMES = 1 << 19
 
 
 class PackError(Exception):
@@ -165,7 +160,6 @@ class Index:
     `readat`)."""
 
     def __init__(self, pack: Path, hash_size: int) -> None:
-        self._path = str(pack)
         try:
             self._file = file = ReadAt(pack.with_suffix(".idx"))
         except OSError as error:
@@ -193,8 +187,6 @@ class Index:
 
     def offsets(self, wanted: Iterable[str]) -> dict[str, int]:
         """Object id -> offset, for the ids (hex) among `wanted` that this pack holds."""
-        if self.count <= KEPT_NAMES:
-            return self._offsets_kept(wanted)
         table = self._table()
         todo = wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
         found: dict[str, int] = {}
@@ -210,35 +202,6 @@ class Index:
                 offset = table[at]
                 found[oid] = offset if offset < 0x80000000 else self._offset(at)
         return found
-
-    def _offsets_kept(self, wanted: Iterable[str]) -> dict[str, int]:
-        """`offsets`, by a binary search per id in the names this process keeps."""
-        names, table = self._kept()
-        found: dict[str, int] = {}
-        for oid in wanted:
-            try:
-                raw = bytes.fromhex(oid)
-            except ValueError:
-                continue  # not an id: held by no pack
-            at = bisect_left(names, raw)
-            if at < len(names) and names[at] == raw:
-                offset = table[at]
-                found[oid] = offset if offset < 0x80000000 else self._offset(at)
-        return found
-
-    def _kept(self) -> tuple[list[bytes], array[int]]:
-        """The names and 4-byte offsets of every object, kept for this pack (the same
-        checksum: the same objects) while `KEPT_NAMES` allows."""
-        key = (self._path, self.checksum)
-        kept = _KEPT.get(key)
-        if kept is None:
-            size = self._size
-            names = [chunk[at : at + size] for _, chunk in self._name_chunks()
-                     for at in range(0, len(chunk), size)]
-            kept = _KEPT[key] = (names, self._table())
-            while sum(len(names) for names, _ in _KEPT.values()) > KEPT_NAMES:
-                del _KEPT[next(iter(_KEPT))]  # the oldest first
-        return kept
 
     def first_names(self, count: int) -> list[bytes]:
         """The raw names of the first `count` objects (the smallest: names are sorted)."""
@@ -301,9 +264,6 @@ class Index:
         return offset
 
 
-_KEPT: dict[tuple[str, bytes], tuple[list[bytes], array[int]]] = {}  # see Index._kept
-
-
 @dataclass(frozen=True, slots=True)
 class Pack:
     """A pack file and the hash it ends with, as its index named it when it was located:
@@ -313,7 +273,7 @@ class Pack:
     checksum: bytes
 
 
-def locate(paths: list[Path], oids: Iterable[str], hash_size: int
+def locate(paths: list[Path], oids: list[str], hash_size: int
            ) -> tuple[dict[str, Location], list[Pack]]:
     """Object id -> where it is stored, for the ids found in the packs at `paths` (first
     pack wins); and the packs that the locations' numbers refer to."""
@@ -335,23 +295,6 @@ def locate(paths: list[Path], oids: Iterable[str], hash_size: int
         wanted.difference_update(offsets)
         packs.append(Pack(path, index.checksum))
     return found, packs
-
-
-def keep_names(paths: list[Path], hash_size: int) -> None:
-    """Read now the names `locate` will search in the packs at `paths` (see `KEPT_NAMES`):
-    for a worker process as it starts, before it is given its blobs."""
-    for path in paths:
-        try:
-            index = Index(path, hash_size)
-        except (OSError, PackError):
-            continue  # `locate` passes it over too
-        try:
-            if index.count <= KEPT_NAMES:
-                index._kept()
-        except (OSError, PackError):
-            pass
-        finally:
-            index.close()
 
 
 def _trailer(path: Path, hash_size: int) -> bytes:
