@@ -39,7 +39,7 @@ OUT = WORK / "out"
 sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 from keys import PREFIXES, make_key  # noqa: E402  (tests/keys.py: keys made at run time)
-from measure import run  # noqa: E402
+from measure import paired, run  # noqa: E402
 from peers import betterleaks_binary, betterleaks_config, ensure_peers  # noqa: E402
 
 GROUPS = ("zip", "jar", "jar's nested zip", "whl", "tar.gz", "tar.bz2", "tar.xz")
@@ -178,6 +178,8 @@ def main() -> None:
         hits = sum(hashlib.sha256(key.encode()).hexdigest() in recall[name] for _, key in planted)
         print(f"| {name} | {wall:.2f} | {wall / base:.2f} | {cpu:.2f} | {rss} "
               f"| {hits}/{len(planted)} |")
+    walls = {name: [wall for wall, _, _ in results] for name, results in timings.items()}
+    print(f"\nkeyscan / betterleaks {paired(walls['keyscan scan'], walls['betterleaks fs'])}")
     print("\n| keys in | " + " | ".join(commands) + " |")
     print("|---|" + "---:|" * len(commands))
     for group in GROUPS:

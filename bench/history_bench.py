@@ -38,6 +38,7 @@ ROOT = HERE.parent
 CACHE = HERE / ".cache"
 sys.path.insert(0, str(HERE))
 from history_corpus import load_or_build  # noqa: E402
+from measure import paired  # noqa: E402
 from peers import GIT_ENV, betterleaks_binary, betterleaks_config, ensure_peers  # noqa: E402
 
 
@@ -120,12 +121,14 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     commands = tools(repo, ensure_peers(), out)
     best: dict[str, tuple[float, float, float]] = {}
+    walls: dict[str, list[float]] = {name: [] for name in commands}
     recalls: dict[str, tuple[str, str]] = {}
     for _ in range(args.runs):  # interleaved, so load spikes hit every tool alike
         for name, (argv, stdout) in commands.items():
             for stale in out.glob("*.json"):  # a tool that crashed must not be scored on an
                 stale.unlink()  # earlier run's report
             run = measure(argv, repo, stdout)
+            walls[name].append(run[0])
             recalls[name] = recall(name, out, keys)
             old = best.get(name, (float("inf"), float("inf"), 0.0))
             best[name] = (min(old[0], run[0]), min(old[1], run[1]), max(old[2], run[2]))
@@ -139,6 +142,7 @@ def main() -> None:
         anywhere, exact = recalls[name]
         print(f"| {name} | {seconds:.2f} | {seconds / floor:.2f} | {seconds / peer:.2f} "
               f"| {cpu:.2f} | {rss:.0f} | {anywhere} | {exact} |")
+    print(f"\nkeyscan / betterleaks {paired(walls['keyscan git'], walls['betterleaks git'])}")
 
 
 def describe(repo: Path, keys: int) -> None:

@@ -28,3 +28,15 @@ def run(
     if report is not None and not report.exists():
         raise SystemExit(f"wrote no report, so it failed: {argv}")
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+
+
+def paired(ours: list[float], peer: list[float]) -> str:
+    """The ratio of each round's two times (run minutes apart at most, so under the same
+    load): their median and range, beside the ratio of the two best rounds, which one
+    lucky round of either tool moves. On a shared machine whose speed swings by half from
+    minute to minute, the two can differ a lot; the table's ratio is the best rounds'."""
+    import statistics
+
+    ratios = sorted(mine / theirs for mine, theirs in zip(ours, peer, strict=True))
+    return (f"per round (paired): median {statistics.median(ratios):.2f}, "
+            f"{ratios[0]:.2f} to {ratios[-1]:.2f} over {len(ratios)} rounds")
