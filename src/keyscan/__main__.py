@@ -1,3 +1,3 @@
-from keyscan.launch import main
+from keyscan.launch import run
 
-main()
+run()
