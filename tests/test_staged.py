@@ -336,8 +336,8 @@ def test_baseline_named_in_keyscan_yaml_is_used_by_the_hook(
 # reporters it does not use, PyYAML (rules come from the parsed-rules cache), hashlib
 # (~3 ms with OpenSSL; the cache key is a CRC), json (~1.5 ms; the copy is marshal),
 # subprocess (~5 ms with selectors & co: git starts through sources/spawn.py) and signal's
-# enums, the encoded-key gates (only where a run is long enough for a key) -- through
-# either entry.
+# enums, the encoded-key gates (only where a run is long enough for a key), the
+# archives' inflaters (only once an archive is met) -- through either entry.
 HEAVY = (
     "httpx",
     "keyscan.verify",
@@ -356,6 +356,9 @@ HEAVY = (
     "keyscan.gates",
     "keyscan.escapes",
     "base64",
+    "isal",
+    "zipfile",
+    "keyscan.sources.inflate",
 )
 # ... nor, through the click-free entry the hook runs, click itself (~20 ms) or typing
 # (~3 ms; annotations do not need it at run time; click imports typing itself), nor what

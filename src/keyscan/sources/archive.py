@@ -136,14 +136,15 @@ class _Budgeted:
 
 
 class _Peekable:
-    """A stream whose first HEAD bytes are known before it is read."""
+    """A stream whose first HEAD bytes are known before it is read. Damage met just
+    after them is raised once they have been read: it never hides them."""
 
     def __init__(self, stream: Reader) -> None:
         self._stream = stream
         self._seekable = _seekable(stream)
-        self.head = _fill(stream, HEAD)
+        self.head, self._damage = _fill(stream, HEAD)
         self._served = 0
-        if self._seekable is not None:
+        if self._seekable is not None and self._damage is None:
             self._seekable.seek(-len(self.head), 1)
             self._served = len(self.head)
 
@@ -152,7 +153,15 @@ class _Peekable:
             data = self.head[self._served : self._served + size]
             self._served += len(data)
             return data
+        if self._damage is not None:
+            damage, self._damage = self._damage, None
+            raise damage
         return self._stream.read(size)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # (what isal's gzip reads with)
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def source(self) -> IO[bytes] | None:
         """The stream itself when it can seek (a zip is read from its end)."""
@@ -206,6 +215,8 @@ def _member(
 def _zip(stream: _Peekable, path: str, depth: int, run: _Run) -> Iterator[Leaf | Problem]:
     import zipfile
 
+    from keyscan.sources.inflate import METHODS, ZipMember
+
     source = stream.source()
     try:
         if source is None:
@@ -240,8 +251,12 @@ def _zip(stream: _Peekable, path: str, depth: int, run: _Run) -> Iterator[Leaf |
             if id(info) in overlapping:
                 continue
             try:
-                with archive.open(info) as member:
-                    yield from _member(_Budgeted(member, run), name, depth + 1, run)
+                if info.compress_type in METHODS:  # (the common ones, inflated faster)
+                    member = _Budgeted(ZipMember(source, info), run)
+                    yield from _member(member, name, depth + 1, run)
+                else:
+                    with archive.open(info) as other:
+                        yield from _member(_Budgeted(other, run), name, depth + 1, run)
             except _Broken:
                 continue
             except _errors() as error:
@@ -279,9 +294,9 @@ def _spent(run: _Run, path: str) -> Iterator[Problem]:
 def _decompressor(kind: str, stream: _Peekable) -> Reader:
     file: IO[bytes] = stream  # type: ignore[assignment]  # read() is all they call
     if kind == "gzip":
-        import gzip
+        from keyscan.sources.inflate import gzip_reader
 
-        return gzip.GzipFile(fileobj=file, mode="rb")
+        return gzip_reader(stream)
     if kind == "bzip2":
         import bz2
 
@@ -344,14 +359,18 @@ def _seekable(stream: object) -> IO[bytes] | None:
         return None
 
 
-def _fill(stream: Reader, size: int) -> bytes:
+def _fill(stream: Reader, size: int) -> tuple[bytes, BaseException | None]:
+    """Up to `size` bytes, and the damage that stopped them short (raised if none came)."""
     data = stream.read(size)
     while data and len(data) < size:
-        more = stream.read(size - len(data))
+        try:
+            more = stream.read(size - len(data))
+        except _errors() as error:
+            return data, error
         if not more:
             break
         data += more
-    return data
+    return data, None
 
 
 def _reason(error: BaseException) -> str:
@@ -371,9 +390,11 @@ def _errors() -> tuple[type[BaseException], ...]:
         import zipfile
         import zlib
 
+        from keyscan.sources.inflate import errors
         from keyscan.sources.tarstream import TarDamage
 
         _ERRORS = (
+            *errors(),
             OSError,
             EOFError,
             ValueError,
