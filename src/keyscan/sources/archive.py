@@ -388,13 +388,11 @@ def _errors() -> tuple[type[BaseException], ...]:
         import lzma
         import struct
         import zipfile
-        import zlib
 
         from keyscan.sources.inflate import errors
         from keyscan.sources.tarstream import TarDamage
 
-        _ERRORS = (
-            *errors(),
+        _ERRORS = errors(  # with zlib's and the inflater's
             OSError,
             EOFError,
             ValueError,
@@ -403,7 +401,6 @@ def _errors() -> tuple[type[BaseException], ...]:
             RuntimeError,
             IndexError,
             KeyError,
-            zlib.error,
             lzma.LZMAError,
             struct.error,
             zipfile.BadZipFile,

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from keyscan.errors import KeyscanError
-from keyscan.sources import git
+from keyscan.sources import git, inflate
 from keyscan.sources.readat import ReadAt
 
 Location = tuple[int, int]  # (pack number, offset of the object in that pack)
@@ -347,7 +346,7 @@ class PackReader:
                 data, changed = apply_delta(self._rebuild(base), delta)
                 edit = Edit(base, changed)
                 self._used(base)
-        except (OSError, IndexError, ValueError, OverflowError, zlib.error) as error:
+        except inflate.errors(OSError, IndexError, ValueError, OverflowError) as error:
             raise PackError(f"damaged pack object at {where}: {error}") from None
         self._keep(where, data)
         return data, edit
@@ -445,7 +444,7 @@ class PackReader:
         # whatever the stream holds.
         if size > MAX_OBJECT:
             raise PackError(f"an object at offset {start} claims {size} bytes")
-        stream = zlib.decompressobj()
+        stream = inflate.decompressobj()
         chunk = self._file(number).read(start, size + (size >> 10) + 64)
         data = stream.decompress(chunk, size + 1)
         if len(data) != size or not stream.eof:
