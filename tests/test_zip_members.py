@@ -6,10 +6,8 @@ tests/keys.py."""
 from __future__ import annotations
 
 import gzip
-import io
 import random
 import struct
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -18,26 +16,9 @@ import pytest
 from gitcli import keyscan
 from keys import make_key
 from keyscan.sources import inflate
+from test_archives import tar_bytes, zip_bytes
 
 Places = list[tuple[str, int, int]]
-
-
-def zip_bytes(members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", method) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
-
-
-def tar_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 @pytest.fixture
