@@ -219,6 +219,25 @@ def test_a_delta_cycle_is_skipped_not_a_hang(tmp_path: Path) -> None:
     assert second in result.err
 
 
+@pytest.mark.parametrize("whole", [True, False], ids=["pack read whole", "pack in blocks"])
+def test_a_delta_cycle_is_found_in_a_small_pack_and_in_a_big_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, whole: bool) -> None:
+    """The type of every object is read at its offset: a small pack at once, a big one a
+    block at a time (offsets sorted); both find the same cycle."""
+    from keyscan.sources import git, packfile, readat
+
+    repo = Repo(tmp_path / "repo")
+    blobs = three_files(repo, random.Random(7))
+    first, second = blobs["f0.env"], blobs["f1.env"]
+    delta = varint(4) + varint(4) + copy(0, 4)
+    packed_instead(repo, [Entry(first, REF_DELTA, delta, base=second),
+                          Entry(second, REF_DELTA, delta, base=first)])
+    if not whole:
+        monkeypatch.setattr(readat, "WHOLE", 0)
+    packs = packfile.pack_files(git.open_repo(str(repo.path)))
+    assert packfile.delta_cycles(packs, 20) == {first, second}
+
+
 def test_a_huge_blob_is_read_in_pieces_with_bounded_memory(tmp_path: Path) -> None:
     """A 288 MiB blob (keys in its middle and at its end) is streamed from git and scanned
     in windows, in history and in the rescan for line numbers: peak RSS stays far below."""

@@ -96,7 +96,7 @@ class Engine:
         instead of each building its own before it can begin."""
         if self._signs is None and self._run > 1:
             self._built_signs()
-        self._built_gates()
+        self._built_gates().warm()
         for rule in self.rules:
             rule.pattern  # noqa: B018  (a shipped rule's is compiled when first asked for)
         import hashlib  # noqa: F401  (what a finding's sha256 imports)

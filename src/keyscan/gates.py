@@ -88,8 +88,13 @@ class Gates:
         step per run and a pass per anchor: source code has runs everywhere (long
         identifiers) and encoded prefixes almost nowhere."""
         if self._any is None:
-            self._any = _any_of(self.spread_forms())
+            self.warm()
         return self._any is True or self._any.search(data) is not None
+
+    def warm(self) -> None:
+        """Compile now the pattern `may_hit` would compile when first called."""
+        if self._any is None:
+            self._any = _any_of(self.spread_forms())
 
     def spread_forms(self) -> bytes | None:
         """An RE2 pattern (Latin-1) of every form `hits` looks for, any spaces, tabs and

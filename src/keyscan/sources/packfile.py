@@ -210,7 +210,10 @@ class Index:
 
     def all_offsets(self) -> list[int]:
         """The offset of every object (in name order), in a few C calls."""
-        return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(self._table())]
+        table = self._table()
+        if not table or max(table) < 0x80000000:
+            return table.tolist()  # no pack past 2 GiB: none in the table of 8-byte offsets
+        return [o if o < 0x80000000 else self._offset(n) for n, o in enumerate(table)]
 
     def entries(self) -> list[tuple[bytes, int]]:
         """(raw id, offset) of every object in the pack."""
@@ -568,9 +571,9 @@ def delta_cycles(paths: list[Path], hash_size: int) -> set[str]:
             try:
                 index = Index(path, hash_size)
                 files[number] = file = ReadAt(path)
-                # the type nibble of every entry, in pack order (a block read serves
-                # thousands): one byte each, names only if it matters
-                kinds = file.bytes_at(sorted(index.all_offsets())).translate(_BY_ID)
+                # the type nibble of every entry (a small pack read whole, a big one a
+                # block at a time): one byte each, names only if it matters
+                kinds = file.bytes_at(index.all_offsets()).translate(_BY_ID)
                 by_id = by_id or b"\1" in kinds
             except (OSError, PackError):
                 continue

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
+from bisect import bisect_left
+from operator import itemgetter
 from pathlib import Path
 
 BLOCK = 256 << 10  # bytes read at once for small reads in increasing order
+WHOLE = 64 << 20  # `bytes_at` reads a file up to this size whole
 
 
 class ReadAt:
@@ -50,10 +53,19 @@ class ReadAt:
         return block[:size]
 
     def bytes_at(self, offsets: list[int]) -> bytes:
-        """The byte at each of `offsets` (increasing), a block read at a time, in C
-        calls but for one per block; the result ends early at the file's end."""
-        from bisect import bisect_left
-
+        """The byte at each of `offsets` (in any order), leaving out those past the file's
+        end (as it is now). A file of up to `WHOLE` bytes is read whole, and the bytes are
+        picked out in one C call; a bigger one a block at a time, its offsets sorted."""
+        if not offsets:
+            return b""
+        if self.size <= WHOLE:
+            data = os.pread(self._fd, self.size, 0)
+            if max(offsets) >= len(data):  # cut short since it was opened
+                offsets = [offset for offset in offsets if offset < len(data)]
+            if len(offsets) < 2:  # (itemgetter gives one item itself, not in a tuple)
+                return bytes(data[offset] for offset in offsets)
+            return bytes(itemgetter(*offsets)(data))
+        offsets = sorted(offsets)
         found: list[bytes] = []
         done, count = 0, len(offsets)
         while done < count:
