@@ -263,3 +263,35 @@ def test_vendor_settings_are_found_in_text_full_of_the_word_post() -> None:
         ("powerpost-named-credential", 1),
         ("repeatposts-named-credential", 2002),
     ]
+
+
+def _keyword_texts() -> list[str]:
+    """Texts whose findings hang on finding keywords: mixed case, overlapping vendor
+    names, look-alikes that only Latin-1 case folding would take for a keyword, a flood
+    of near misses, a keyword across a lowercased chunk's edge."""
+    from keyscan import engine
+
+    rng = random.Random(18)
+    token = "".join(rng.choice("abcdefghjkmnpqrstuvwxyzABCDEFGH23456789") for _ in range(24))
+    keys = {vendor: make_key(vendor, rng) for vendor in PREFIXES}
+    return [
+        f"PowerPostEverywhere_Token = '{token}'\nREPEATPOST_key: {keys['repeatposts']}\n",
+        f"x = '{keys['powerpost'].upper()[:3]}{keys['powerpost'][3:]}' # {keys['autoposting']}\n",
+        f"p\u00d6werpost_token = '{token}'\nrepeat\u00c9post = 1\nposteverywhere_key={token}\n",
+        "for post in posts: repost(post, POST)\n" * 1500 + f"auto_posting_secret: {token}\n",
+        "x" * (engine.CHUNK - 4) + f" PowerPost_Key={token}\n{keys['posteverywhere']}\n",
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_an_engine_with_its_rescan_patterns_built_finds_what_a_new_one_finds(index: int) -> None:
+    """A warmed engine (a history's workers, a big folder) finds keywords through one RE2
+    pass; a new one (the hook) through its literal index: the same findings."""
+    text = _keyword_texts()[index].encode()
+    warm = Engine(load_builtin().rules)
+    warm.warm()
+    cold = [(*where(f), f.secret) for f in scan(text)]
+    warmed = sorted(((*where(f), f.secret) for f in warm.scan(Fragment(text, "x.py"))),
+                    key=lambda w: (w[1], w[2]))
+    assert cold, "each text holds at least one finding"
+    assert warmed == cold

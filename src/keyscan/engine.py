@@ -79,6 +79,9 @@ class Engine:
                 self._by_keyword.setdefault(keyword, []).append(index)
         needles = list(self._by_keyword)
         self._keywords = LiteralIndex(needles, min_anchor=4)
+        self._by_start: dict[int, list[bytes]] = {}  # first byte (lowercase) -> keywords
+        for needle in needles:
+            self._by_start.setdefault(needle[0], []).append(needle)
         self._overlap = max(map(len, needles), default=1) - 1  # a keyword across a chunk's edge
         # Runs shorter than this decode to less than any rule can match: not searched.
         # (Base64 of W bytes is 4W/3 characters; an escaped key is 2+ longer than itself.)
@@ -218,8 +221,13 @@ class Engine:
         return _most_specific(found, self.rules)
 
     def _keyword_hits(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        """Keywords, case-insensitively: the data is lowercased a chunk at a time, so a big
-        file costs one chunk of extra memory, not a second copy of itself."""
+        """Keywords, case-insensitively. Once the RE2 patterns of `quiet` are built (a
+        history, a big folder), one RE2 pass finds where keywords start (~3x faster than a
+        pass per anchor); else the data is lowercased a chunk at a time, so a big file
+        costs one chunk of extra memory, not a second copy of itself."""
+        if self._signs is not None and self._signs.keyword is not None:
+            yield from self._signs.keywords_in(data, self._by_start)
+            return
         for base in range(0, len(data), CHUNK):
             chunk = data[base : base + CHUNK + self._overlap].lower()
             for start, keyword in self._keywords.find(chunk):
@@ -285,14 +293,16 @@ class _Signs:
     literals ~60x slower. A whole text's one pass replaces three (to the first run, for
     a keyword after it, for a form): source code has a long identifier in most files."""
 
-    __slots__ = ("_first", "_keyword", "_whole", "first", "keyword", "whole")
+    __slots__ = ("_first", "_keyword", "_whole", "first", "keyword", "longest", "whole")
 
     def __init__(self, keywords: Iterable[bytes], run: int, forms: bytes | None) -> None:
         import re2  # type: ignore[import-untyped]  # histories only: not on the hook's path
 
         options = re2.Options()
         options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
-        words = b"|".join(re.escape(word) for word in sorted(keywords))
+        keywords = sorted(keywords)
+        self.longest = max(map(len, keywords), default=0)
+        words = b"|".join(re.escape(word) for word in keywords)
         sign = rb"[%s]{%d}" % (re.escape(bytes(sorted(RUN_BYTES))), run)
         # `(?i:(...))` even without keywords keeps group 1; a run never matches it empty
         self.first = re2.compile(rb"(?i:(%s))|%s" % (words, sign) if words else
@@ -325,6 +335,27 @@ class _Signs:
 
     def has_keyword(self, data: bytes, low: int, high: int) -> bool:
         return self._keyword is not None and self._keyword(data, low, high) is not None
+
+    def keywords_in(self, data: bytes, by_start: dict[int, list[bytes]]
+                    ) -> Iterator[tuple[int, bytes]]:
+        """(start, keyword) for every occurrence of the keywords `by_start` holds (by their
+        first byte; lowercase), in any case, overlapping ones too: RE2 finds the leftmost
+        place where one starts, each keyword is compared there, and the search goes on from
+        the next byte. (RE2's Latin-1 case folding may find more places than ASCII's; the
+        comparison decides.)"""
+        assert self._keyword is not None
+        search, size = self._keyword, len(data)
+        at = 0
+        while at < size:
+            spans = search(data, at, size)
+            if spans is None:
+                return
+            start = int(spans[0][0])
+            here = data[start : start + self.longest].lower()
+            for keyword in by_start.get(here[0], ()):
+                if here.startswith(keyword):
+                    yield start, keyword
+            at = start + 1
 
 
 def _raw_search(pattern: Any) -> Callable[[bytes, int, int], Any]:
