@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from encoders import HIDINGS, utf16
 from keys import PREFIXES, all_keys, make_key
 from keyscan.engine import Engine
 from keyscan.model import Commit, Finding, Fragment
@@ -295,3 +296,23 @@ def test_an_engine_with_its_rescan_patterns_built_finds_what_a_new_one_finds(ind
                     key=lambda w: (w[1], w[2]))
     assert cold, "each text holds at least one finding"
     assert warmed == cold
+
+
+@pytest.mark.parametrize("name", [hiding.name for hiding in HIDINGS])
+def test_an_engine_with_its_rescan_patterns_built_decodes_what_a_new_one_decodes(
+        name: str) -> None:
+    """A warmed engine asks its gates first whether any encoded prefix is in a text, a new
+    one whether the text has runs long enough for a key: the same findings, encoded."""
+    hiding = next(hiding for hiding in HIDINGS if hiding.name == name)
+    key = make_key("posteverywhere", random.Random(19))
+    text = utf16(hiding, hiding.hide(key) + "and some code = 1\n")
+    warm = Engine(load_builtin().rules)
+    warm.warm()
+
+    def found(engine: Engine) -> list[tuple[str, int, int, str | None]]:
+        return sorted((*where(f), f.encoding) for f in engine.scan(Fragment(text, "x.txt")))
+
+    cold = found(Engine(load_builtin().rules))
+    assert [(rule, encoding) for rule, _, _, encoding in cold] == [
+        ("posteverywhere-api-key", hiding.encoding or None)]
+    assert found(warm) == cold

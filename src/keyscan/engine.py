@@ -238,12 +238,20 @@ class Engine:
         """Matches in the text around each hit of an encoded prefix (or, at the outermost
         level of text that mentions docker, of an encoded `"auth"`: base64 that may hold
         base64), decoded. Only runs long enough to hold a match are searched."""
-        regions = long_runs(data, self._run)
+        gates = self._gates
+        if gates is not None and gates.ready:  # (a warmed engine) its pass costs less than
+            if not gates.may_hit(data):      # finding the runs, and most texts end here
+                return []
+            regions = long_runs(data, self._run)
+        else:  # a small scan: a text without runs needs no gates built
+            regions = long_runs(data, self._run)
+            if not regions:
+                return []
+            gates = self._built_gates()
+            if not gates.may_hit(data):
+                return []  # runs, but no encoded prefix in any of them: one pass says so
         if not regions:
             return []
-        gates = self._built_gates()
-        if not gates.may_hit(data):
-            return []  # runs, but no encoded prefix in any of them: one pass says so
         decoded_until: dict[str, int] = {}
         found: list[_Match] = []
         for at, kind, block, inner_at in sorted(self._hits(data, regions, depth),

@@ -91,6 +91,11 @@ class Gates:
             self.warm()
         return self._any is True or self._any.search(data) is not None
 
+    @property
+    def ready(self) -> bool:
+        """`may_hit`'s pattern is compiled: a call costs one pass, nothing more."""
+        return self._any is not None
+
     def warm(self) -> None:
         """Compile now the pattern `may_hit` would compile when first called."""
         if self._any is None:
