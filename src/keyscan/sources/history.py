@@ -46,7 +46,7 @@ from keyscan.sources.packfile import (
     delta_cycles,
     pack_files,
 )
-from keyscan.sources.refs import with_refs
+from keyscan.sources.refs import ref_tips, refs_from_walk, with_refs
 
 if TYPE_CHECKING:
     from keyscan.engine import Engine
@@ -141,11 +141,18 @@ def scan_all(repo: git.GitRepo, engine: Engine | Scanner, stats: Stats, warn: Wa
     spool.seek(0)
     known = _Known(found, None)
     graph = bytearray()  # every commit and its parents, as the walk met them
+    reaching: dict[str, tuple[str, ...]] = {}
+
+    def look_up_refs(commits: set[str]) -> None:
+        reaching.update(refs_from_walk(bytes(graph), commits,
+                                       ref_tips(repo) if tips is None else tips))
+
     findings = _attribute(
         repo, scanner, spool, known, stats, warn, listed,
         lambda missing: _scan_missing(repo, scanner, missing, stats, warn, exhaustive),
-        sites, graph)
-    return with_refs(repo, findings, tips, graph=bytes(graph))
+        sites, graph, look_up_refs)
+    return [f.replace(refs=reaching.get(f.commit.sha, ())) if f.commit else f
+            for f in findings]
 
 
 def _scan_store(repo: git.GitRepo, scanner: Scanner, stats: Stats, warn: Warn,
@@ -364,7 +371,11 @@ class _Known:
 def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Known,
                stats: Stats, warn: Warn, listed: set[str],
                scan_missing: Callable[[list[str]], dict[str, Secrets]],
-               sites: Sites | None = None, graph: bytearray | None = None) -> list[Finding]:
+               sites: Sites | None = None, graph: bytearray | None = None,
+               meanwhile: Callable[[set[str]], None] | None = None) -> list[Finding]:
+    """The findings the commits of the walk in `spool` introduce. `meanwhile`, if given,
+    is called with the ids of every commit that may introduce one, while git looks for
+    the renames (the refs that reach them are looked up then)."""
     named: set[str] = set()  # every blob a commit holds: those not listed are unreadable
     suspects = set(known.found)
 
@@ -402,7 +413,10 @@ def _attribute(repo: git.GitRepo, scanner: Scanner, spool: IO[bytes], known: _Kn
     dry = Introductions(known, lambda parent, commit, _: wanted.add((parent, commit)))
     for header, order, diffs in touching:
         dry.add(header, order, diffs)
-    renames = _renames(repo, sorted(wanted), warn)
+    answer = _renames(repo, sorted(wanted), warn)
+    if meanwhile is not None and touching:  # while git looks for the renames
+        meanwhile({header.sha for header, _, _ in touching})
+    renames = answer()
     intros = Introductions(known, lambda parent, commit, path: renames[parent, commit].get(path))
     for header, order, diffs in touching:
         intros.add(header, order, diffs)
@@ -433,21 +447,39 @@ def _paths_of(spool: IO[bytes], oids: dict[str, str]) -> dict[str, str]:
 
 
 def _renames(repo: git.GitRepo, pairs: list[tuple[str, str]], warn: Warn
-             ) -> dict[tuple[str, str], dict[str, str]]:
+             ) -> Callable[[], dict[tuple[str, str], dict[str, str]]]:
     """(parent, commit) -> new path -> source blob, for the renames between them, all
-    from one git process (`--always`: one answer per line, in order, even if empty).
-    If git cannot tell (a blob it needs is unreadable), no renames: a renamed key is
-    then reported at the rename, never lost."""
+    from one git process (`--always`: one answer per line, in order, even if empty),
+    begun now: the answer waits for it. If git cannot tell (a blob it needs is
+    unreadable), no renames: a renamed key is then reported at the rename, never lost."""
     if not pairs:
-        return {}
+        return dict
     lines = b"".join(f"{commit} {parent}\n".encode("ascii") for parent, commit in pairs)
+    out = tempfile.TemporaryFile()  # noqa: SIM115  (closed by `answer`): git never waits on us
     try:
-        out = git.run(repo, "diff-tree", "--stdin", "--always", "-r", "-z", "-M", "--no-abbrev",
-                      input=lines)
-    except KeyscanError as error:
-        warn(f"renames not followed: {error}")
-        return {pair: {} for pair in pairs}
-    return dict(zip(pairs, parse_renames(out), strict=True))
+        proc = git.popen(repo, "diff-tree", "--stdin", "--always", "-r", "-z", "-M",
+                         "--no-abbrev", stdin=subprocess.PIPE, stdout=out)
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(lines)
+            proc.stdin.close()
+        except BrokenPipeError:  # it failed at once: its status says why
+            pass
+    except BaseException:
+        out.close()
+        raise
+
+    def answer() -> dict[tuple[str, str], dict[str, str]]:
+        with out:
+            try:
+                git.check_exit(proc, "diff-tree")
+            except KeyscanError as error:
+                warn(f"renames not followed: {error}")
+                return {pair: {} for pair in pairs}
+            out.seek(0)
+            return dict(zip(pairs, parse_renames(out.read()), strict=True))
+
+    return answer
 
 
 def _findings(repo: git.GitRepo, scanner: Scanner,
