@@ -233,12 +233,15 @@ def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
     (big deltas come from git: see the module's doc).
 
     The shortcut lives here and only here: a blob stored as a delta of a quiet blob is
-    checked only around the spans the delta changed (`scanner.emit(..., check=spans)`),
-    unless `job.exhaustive`."""
+    checked only around the spans the delta changed (`scanner.emit(..., check=spans)`);
+    one stored as a delta of a blob with findings is searched at once (`check=[]`: most
+    such edits keep the key, and the test for a sign would find it again), unless
+    `job.exhaustive`."""
     if not job.packed:
         return []
     uses = Counter(base for *_, base in job.packed if base is not None)
     quiet: set[Location] = set()  # quiet blobs with deltas still to come
+    noisy: set[Location] = set()  # blobs with findings and deltas still to come
     unread: list[str] = []
     hash_size = HASH_SIZES.get(job.repo.object_format, 20)
     reach = scanner.engine.reach
@@ -247,7 +250,7 @@ def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
         rebuilt = _InOrder(git.iter_blobs(job.repo, [oid for oid, *_ in job.packed if oid in big],
                                           unreadable=scanner.tally.unreadable))
         for n, (oid, _, where, _) in enumerate(job.packed):
-            windows = None
+            windows: list[tuple[int, int]] | None = None
             if oid in big:
                 data = rebuilt.take(oid)
                 if data is None:
@@ -261,12 +264,20 @@ def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
                 except PackError:
                     unread.append(oid)
                     continue
-                if edit is not None and edit.base in quiet:
+                base = edit.base if edit is not None else None
+                if edit is not None and base in quiet:
                     windows = _windows(edit.changed, reach, len(data))
             if job.exhaustive:
                 _scan(scanner, oid, data, None, found)
-            elif _scan(scanner, oid, data, windows or [(0, len(data))], found) and uses[where] > 0:
-                quiet.add(where)
+            else:
+                if windows is None and base in noisy:
+                    windows = []  # an edit of a text with findings: searched, untested
+                elif not windows:
+                    windows = [(0, len(data))]
+                if _scan(scanner, oid, data, windows, found) and uses[where] > 0:
+                    quiet.add(where)
+                elif oid in found.secrets and uses[where] > 0:
+                    noisy.add(where)
             if job.tick and n % TICK == 0:
                 job.tick()
         rebuilt.finish()

@@ -182,7 +182,8 @@ class Scanner:
     def emit(self, fragment: Fragment, check: Spans | None = None) -> Scanned:
         """Findings in `fragment` (or in what it expands into). With `check`, the spans
         are tested for a sign of a key first, and nothing more is done if none has one
-        (the caller knows the rest is quiet)."""
+        (the caller knows the rest is quiet); with an empty `check`, nothing is tested:
+        the text is searched whole (the caller expects findings)."""
         tally = self.tally
         data = fragment.data
         if self.expand is not None:
@@ -193,7 +194,7 @@ class Scanner:
             return Scanned(self._windows(fragment.path, iter((data,)), fragment.commit))
         tally.files += 1
         tally.bytes += len(data)
-        if check is not None and self._quiet(data, check):
+        if check and self._quiet(data, check):
             return Scanned([], quiet=True)
         return Scanned(self._scan(fragment, whole=check is None))
 
