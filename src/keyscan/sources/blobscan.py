@@ -28,8 +28,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from keyscan.edits import changed_span
 from keyscan.model import Fragment, Stats
@@ -143,78 +142,40 @@ def scan_listed(repo: git.GitRepo, scanner: Scanner, blobs: list[Blob], stats: S
 
     `exhaustive`: every blob scanned whole, no delta shortcut (`keyscan git --exhaustive`;
     the tests hold the two to the same findings)."""
-    return scan_planned(repo, scanner, plan(repo, blobs, workers or _cores()), stats, warn,
-                        progress, exhaustive, sites)
-
-
-class Plan:
-    """Who scans what: the blobs that may not be read (id, why), the packs, and the parts
-    (packed blobs in pack order, and loose ones); `workers` 0 when the parts are
-    scanned in this process. Made of plain values (`wire`), so that a forked process
-    can make it (`planner.py`)."""
-
-    __slots__ = ("loose", "packed", "packs", "unreadable", "workers")
-
-    def __init__(self, unreadable: list[tuple[str, str]], packs: list[Pack],
-                 packed: list[list[Packed]], loose: list[list[str]], workers: int) -> None:
-        self.unreadable, self.packs = unreadable, packs
-        self.packed, self.loose, self.workers = packed, loose, workers
-
-    def wire(self) -> tuple[object, ...]:
-        return (self.unreadable, [(str(pack.path), pack.checksum) for pack in self.packs],
-                self.packed, self.loose, self.workers)
-
-    @classmethod
-    def from_wire(cls, wire: tuple[Any, ...]) -> Plan:
-        unreadable, packs, packed, loose, workers = wire
-        return cls([tuple(item) for item in unreadable],
-                   [Pack(Path(path), checksum) for path, checksum in packs],
-                   packed, loose, workers)
-
-
-def plan(repo: git.GitRepo, blobs: list[Blob], workers: int) -> Plan:
-    """The plan for scanning `blobs` on `workers` processes: in this one when there are
-    too few bytes to pay for starting workers (or no `fork`), else in shards."""
+    blobs = _within_limits(blobs, scanner)
+    workers = workers or _cores()
+    total = sum(size for _, size, _ in blobs)
     import multiprocessing  # here: `keyscan git` starts its git processes before this
 
     forking = "fork" in multiprocessing.get_all_start_methods()  # cheap workers: not Windows
-    blobs, unreadable = _within_limits(blobs)
-    total = sum(size for _, size, _ in blobs)
-    packs, packed, loose = _placed(repo, blobs)
-    if workers < 2 or total < PARALLEL_BYTES or not forking:
-        return Plan(unreadable, packs, [packed], [[oid for oid, _, _ in loose]], 0)
-    shares = [share for share in SHARD_SHARES for _ in range(workers)]
-    return Plan(unreadable, packs, _shards(packed, shares), _split(loose, len(shares)),
-                workers)
-
-
-def scan_planned(repo: git.GitRepo, scanner: Scanner, plan: Plan, stats: Stats,
-                 warn: Callable[[str], None], progress: Progress | None = None,
-                 exhaustive: bool = False, sites: Sites | None = None) -> dict[str, Secrets]:
-    """`scan_listed`, the plan made."""
-    for oid, reason in plan.unreadable:
-        scanner.tally.unreadable(oid, reason)
 
     def tick() -> None:
         scanner.tally.settle(stats, warn, allowed=False)  # history counts those it reaches
         if progress:
             progress(stats)
 
-    if not plan.workers:
-        job = _Job(repo, plan.packs, plan.packed[0], plan.loose[0], exhaustive)
+    if workers < 2 or total < PARALLEL_BYTES or not forking:
+        packs, packed, loose = _placed(repo, blobs)
+        job = _Job(repo, packs, packed, [oid for oid, _, _ in loose], exhaustive)
         job.tick = tick
         found = job(scanner)
         tick()
         return _unpack(found, sites)
-    jobs = [_Job(repo, plan.packs, shard, [], exhaustive) for shard in plan.packed]
-    jobs += [_Job(repo, plan.packs, [], part, exhaustive) for part in plan.loose]
-    found = Found()
 
+    def jobs() -> Iterator[_Job]:  # made once the workers are starting (see `run_parts`)
+        packs, packed, loose = _placed(repo, blobs)
+        shares = [share for share in SHARD_SHARES for _ in range(workers)]
+        for shard in _shards(packed, shares):
+            yield _Job(repo, packs, shard, [], exhaustive)
+        for part in _split(loose, len(shares)):
+            yield _Job(repo, packs, [], part, exhaustive)
+
+    found = Found()
     def again(job: Callable[[Scanner], Found]) -> Callable[[Scanner], Found]:
         assert isinstance(job, _Job)
         return job.through_git()
 
-    for part in run_parts(jobs, scanner, plan.workers, warn, again=again):
+    for part in run_parts(jobs(), scanner, workers, warn, again=again):
         found.update(part)
         tick()
     return _unpack(found, sites)
@@ -255,17 +216,16 @@ def _unpack(found: Found, sites: Sites | None) -> dict[str, Secrets]:
     return found.secrets
 
 
-def _within_limits(blobs: list[Blob]) -> tuple[list[Blob], list[tuple[str, str]]]:
-    """The blobs that may be read, and why the others may not: a delta claiming more
-    than `MAX_DELTA_BLOB`."""
-    kept, refused = [], []
+def _within_limits(blobs: list[Blob], scanner: Scanner) -> list[Blob]:
+    """The blobs that may be read: a delta claiming more than `MAX_DELTA_BLOB` is not."""
+    kept = []
     for blob in blobs:
         if blob[2] and blob[1] > MAX_DELTA_BLOB:
-            refused.append((blob[0], f"a delta claiming {blob[1]} bytes, more than "
-                            f"the {MAX_DELTA_BLOB >> 20} MiB a delta may make"))
+            scanner.tally.unreadable(blob[0], f"a delta claiming {blob[1]} bytes, more than "
+                                     f"the {MAX_DELTA_BLOB >> 20} MiB a delta may make")
         else:
             kept.append(blob)
-    return kept, refused
+    return kept
 
 
 def _scan_packed(job: _Job, scanner: Scanner, found: Found) -> list[str]:
