@@ -281,10 +281,15 @@ def _keyword_texts() -> list[str]:
         f"p\u00d6werpost_token = '{token}'\nrepeat\u00c9post = 1\nposteverywhere_key={token}\n",
         "for post in posts: repost(post, POST)\n" * 1500 + f"auto_posting_secret: {token}\n",
         "x" * (engine.CHUNK - 4) + f" PowerPost_Key={token}\n{keys['posteverywhere']}\n",
+        "POST /powerpost/ HTTP/1.1\n" * (engine.MANY_PLACES + 1)  # past the RE2 pass's use
+        + f"data: {base64.b64encode(keys['repeatposts'].encode()).decode()}\n"
+        + f"POWERPOST_KEY = '{keys['powerpost']}'\n",
+        "POST /powerpost/ HTTP/1.1\n" * (engine.MANY_PLACES - 3)  # just short of it
+        + f"data: {base64.b64encode(keys['repeatposts'].encode()).decode()}\n",
     ]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_an_engine_with_its_rescan_patterns_built_finds_what_a_new_one_finds(index: int) -> None:
     """A warmed engine (a history's workers, a big folder) finds keywords through one RE2
     pass; a new one (the hook) through its literal index: the same findings."""

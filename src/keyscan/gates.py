@@ -78,6 +78,7 @@ class Gates:
         escaped = [form for _, separators in escapes.SEPARATORS.values() for form in separators]
         self._every = (forms + inner_forms + nested + hexed, escaped if prefixes else [])
         self._any: Any = None  # one RE2 pattern of every form above: see `may_hit`
+        self._form_at: Callable[[bytes, int], bool] | None = None  # see `form_at`
         self._spread = _spread_all(*self._every)  # see `spread_forms`
 
     def may_hit(self, data: bytes) -> bool:
@@ -90,6 +91,14 @@ class Gates:
         if self._any is None:
             self.warm()
         return self._any is True or self._any.search(data) is not None
+
+    def form_at(self, data: bytes, at: int) -> bool:
+        """Does a form `may_hit` looks for start at data[at] (once `ready`)?"""
+        if self._any is True:
+            return True
+        if self._form_at is None:
+            self._form_at = _anchored(self._any)
+        return self._form_at(data, at)
 
     @property
     def ready(self) -> bool:
@@ -189,6 +198,19 @@ def _any_of(pattern: bytes | None) -> Any:
     options = re2.Options()
     options.encoding = re2.Options.Encoding.LATIN1  # bytes as bytes, not UTF-8
     return re2.compile(pattern, options)
+
+
+def _anchored(pattern: Any) -> Callable[[bytes, int], bool]:
+    """Does `pattern` match at data[at]? Straight into RE2's C method where the module
+    has it (as `engine._raw_search`: no match object per call)."""
+    import re2
+
+    regexp = getattr(pattern, "_regexp", None)
+    anchor = getattr(getattr(re2, "_Anchor", None), "ANCHOR_START", None)
+    if regexp is None or anchor is None or not hasattr(regexp, "Match"):
+        return lambda data, at: pattern.match(data, at) is not None
+    match, nothing = regexp.Match, (-1, -1)
+    return lambda data, at: match(anchor, data, at, len(data))[0] != nothing
 
 
 def _spread_all(forms: list[bytes], folded: list[bytes]) -> bytes | None:
