@@ -359,6 +359,8 @@ HEAVY = (
     "isal",
     "zipfile",
     "keyscan.sources.inflate",
+    "keyscan.sources.forked",
+    "pickle",
 )
 # ... nor, through the click-free entry the hook runs, click itself (~20 ms) or typing
 # (~3 ms; annotations do not need it at run time; click imports typing itself), nor what

@@ -292,64 +292,41 @@ def file_chunks(file: IO[bytes], size: int = WINDOW) -> Iterator[bytes]:
 
 # --- worker processes -------------------------------------------------------------
 
-_worker: Scanner | None = None
-
-
 def preload_workers() -> None:
-    """Import ahead what starting worker processes imports (~35 ms): e.g. while git lists."""
-    import concurrent.futures.process  # noqa: F401
+    """Import ahead what starting worker processes imports: e.g. while git lists."""
+    from keyscan.sources import forked  # noqa: F401
 
 
 def run_parts(parts: Iterable[Callable[[Scanner], _R]], scanner: Scanner, workers: int,
               warn: Warn, again: Callable[[Callable[[Scanner], _R]], Callable[[Scanner], _R]]
               | None = None) -> Iterator[_R]:
-    """Each part's result, run by `workers` forked processes (each with a scanner like
-    `scanner`, whose tally comes back with the result); parts are handed out as they come
-    (a folder walk goes on while workers scan). A part whose worker died (killed, out of
-    memory, a pack cut short under it) is run again here, once, as `again(part)` makes
-    it (e.g. reading through git what the worker read from a pack)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-    from contextlib import suppress
+    """Each part's result, run by `workers` forked processes (`forked.py`; each with a
+    scanner like `scanner`, whose tally comes back with the result); parts are handed out
+    as workers are free for them (a folder walk goes on while workers scan). A part whose
+    worker died (killed, out of memory, a pack cut short under it) is run again here,
+    once, as `again(part)` makes it (e.g. reading through git what the worker read from a
+    pack)."""
+    from keyscan.sources import forked
 
-    context = multiprocessing.get_context("fork")
+    engine, expand = scanner.engine, scanner.expand
+    held: list[Scanner] = []  # a worker's scanner, made by its first part (fork: its own)
+
+    def work(part: Callable[[Scanner], _R]) -> tuple[_R, Tally]:
+        if not held:
+            held.append(Scanner(engine, expand))
+        held[0].tally = Tally()
+        return part(held[0]), held[0].tally
+
     lost: list[Callable[[Scanner], _R]] = []
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start,
-                             initargs=(scanner.engine, scanner.expand)) as pool:
-        with suppress(BrokenProcessPool):  # (the parts' own submits meet it too)
-            pool.submit(_ready)  # the workers start up now, while the first parts are made
-        futures = {}
-        for part in parts:
-            try:
-                futures[pool.submit(_run_part, part)] = part
-            except BrokenProcessPool:
-                lost.append(part)
-        for future in as_completed(futures):
-            try:
-                result, tally = future.result()
-            except BrokenProcessPool:
-                lost.append(futures[future])
-                continue
-            scanner.tally.add(tally)
-            yield result
+    for item in forked.run(parts, workers, work):
+        if isinstance(item, forked.Lost):
+            lost.append(item.part)
+            continue
+        result, tally = item
+        scanner.tally.add(tally)
+        yield result
     if lost:
         warn(f"a worker process died: {len(lost)} parts of the scan are done again "
              "in this process")
         for part in lost:
             yield (again(part) if again else part)(scanner)
-
-
-def _start(engine: Engine, expand: Expand | None) -> None:
-    global _worker
-    _worker = Scanner(engine, expand)
-
-
-def _ready() -> None:
-    """Nothing: the first task a pool is given, so that it forks its workers at once."""
-
-
-def _run_part(part: Callable[[Scanner], _R]) -> tuple[_R, Tally]:
-    assert _worker is not None, "the pool's initializer makes the scanner"
-    _worker.tally = Tally()
-    return part(_worker), _worker.tally
