@@ -28,7 +28,7 @@ from select import poll as select_poll
 
 TYPE_CHECKING = False  # not `typing`'s: see launch.py
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator
+    from collections.abc import Callable, Generator, Iterable, Iterator
     from typing import Any
 
 _LENGTH = struct.Struct("<Q")
@@ -52,7 +52,8 @@ class _Worker:
         self.part: Any = None  # the part it runs now (None: waiting for one)
 
 
-def run(parts: Iterable[Any], count: int, work: Callable[[Any], Any]) -> Iterator[Any]:
+def run(parts: Iterable[Any], count: int, work: Callable[[Any], Any]
+        ) -> Generator[Any, None, None]:
     """`work(part)` for each of `parts`, in `count` forked processes, as each finishes
     (or `Lost(part)`); parts are taken from `parts` only as workers are free for them."""
     workers: list[_Worker] = []
