@@ -206,14 +206,20 @@ def test_a_worker_killed_mid_scan_costs_a_retry_not_a_traceback(
     assert any("a worker process died" in warning for warning in warnings)
 
 
-def test_a_delta_cycle_is_skipped_not_a_hang(tmp_path: Path) -> None:
-    """Two blobs, each a delta of the other: git itself loops on them forever."""
+def delta_cycle(tmp_path: Path) -> tuple[Repo, str, str]:
+    """A repository whose f0.env and f1.env blobs are each a delta of the other."""
     repo = Repo(tmp_path / "repo")
     blobs = three_files(repo, random.Random(7))
     first, second = blobs["f0.env"], blobs["f1.env"]
     delta = varint(4) + varint(4) + copy(0, 4)
     packed_instead(repo, [Entry(first, REF_DELTA, delta, base=second),
                           Entry(second, REF_DELTA, delta, base=first)])
+    return repo, first, second
+
+
+def test_a_delta_cycle_is_skipped_not_a_hang(tmp_path: Path) -> None:
+    """Two blobs, each a delta of the other: git itself loops on them forever."""
+    repo, first, second = delta_cycle(tmp_path)
     result = git_json(repo.path)
     assert_skipped(result, first, "f0.env", findings=1)
     assert second in result.err
@@ -226,12 +232,7 @@ def test_a_delta_cycle_is_found_in_a_small_pack_and_in_a_big_one(
     block at a time (offsets sorted); both find the same cycle."""
     from keyscan.sources import git, packfile, readat
 
-    repo = Repo(tmp_path / "repo")
-    blobs = three_files(repo, random.Random(7))
-    first, second = blobs["f0.env"], blobs["f1.env"]
-    delta = varint(4) + varint(4) + copy(0, 4)
-    packed_instead(repo, [Entry(first, REF_DELTA, delta, base=second),
-                          Entry(second, REF_DELTA, delta, base=first)])
+    repo, first, second = delta_cycle(tmp_path)
     if not whole:
         monkeypatch.setattr(readat, "WHOLE", 0)
     packs = packfile.pack_files(git.open_repo(str(repo.path)))
